@@ -1,0 +1,90 @@
+import type { Channel } from './channel.js';
+import type { ChannelLog } from './channel-log.js';
+import type { ChannelEvent } from './event.js';
+import type { MsgIn, MsgOut, Priority } from './msg.js';
+import type { StatusUpdate } from './status.js';
+import type { Urn } from './urn.js';
+
+/**
+ * Everything the server, the API and the Senders need from storage. Two implementations:
+ * `backends/postgres` (Postgres is the source of truth, the queue a scheduler) and
+ * `backends/memory` (the mock backend for handler and sender tests, and the embedded default
+ * until the Postgres store exists).
+ */
+export interface Backend {
+  /** A channel by uuid, cached; null when there is none. */
+  getChannel(uuid: string): Promise<Channel | null>;
+
+  /**
+   * Stores incoming messages and answers, for each, the uuid it is stored under: a duplicate
+   * of a message already received (same provider id, or same text from the same URN moments
+   * ago) answers the first message's uuid and is not stored again.
+   */
+  writeMsgs(msgs: MsgIn[]): Promise<string[]>;
+  /** Applies provider status reports; each answer says whether its message was found. */
+  writeStatuses(updates: StatusUpdate[]): Promise<StatusWriteResult[]>;
+  /** Stores channel events; a `stop_contact` event also stops the contact. */
+  writeEvents(events: ChannelEvent[]): Promise<void>;
+  writeChannelLog(log: ChannelLog): Promise<void>;
+
+  /** Stores an outgoing message as `queued` and pushes it to the queue. */
+  queueOutgoing(msg: NewMsgOut): Promise<MsgOut>;
+  /** Pops and claims the next message to send, skipping any already claimed or sent. */
+  popNextOutgoing(): Promise<OutgoingJob | null>;
+  /** Records what happened to a send and finishes its queue token. */
+  recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<void>;
+  /** Called whenever a message is queued in this process, so the Foreman can wake at once. */
+  onOutgoingQueued(listener: () => void): void;
+
+  stopContact(orgUuid: string, urn: Urn, reason: string): Promise<void>;
+  unstopContact(orgUuid: string, urn: Urn): Promise<void>;
+  isContactStopped(orgUuid: string, urn: Urn): Promise<boolean>;
+
+  health(): Promise<HealthChecks>;
+  close(): Promise<void>;
+}
+
+export interface StatusWriteResult {
+  /** The message the update was for, when it was found. */
+  msgUuid: string | null;
+  /** `updated` moved it forward; `unchanged` was not a forward move; `unknown` found no message. */
+  result: 'updated' | 'unchanged' | 'unknown';
+}
+
+export interface NewMsgOut {
+  uuid?: string;
+  orgUuid?: string;
+  channel: Channel;
+  urn: Urn;
+  text: string;
+  attachments?: string[];
+  quickReplies?: string[];
+  priority?: Priority;
+  sendAt?: Date;
+  metadata?: Record<string, unknown>;
+  /** What sending it costs against the channel's TPS: its number of SMS parts. */
+  cost?: number;
+}
+
+export interface OutgoingJob {
+  token: string;
+  msg: MsgOut;
+  channel: Channel;
+  /** The contact stopped after this was queued: fail it without sending. */
+  contactStopped: boolean;
+}
+
+export type SendOutcome =
+  | { kind: 'sent'; status: 'wired' | 'sent'; externalIds: string[] }
+  /** Retried with back-off, then failed after the last retry. */
+  | { kind: 'errored'; reason: string }
+  | { kind: 'failed'; reason: string; stopContact?: boolean }
+  /** Put back at the head of its lane, the channel paused until `until`; not an error. */
+  | { kind: 'throttled'; until: Date };
+
+export type CheckStatus = 'ok' | 'degraded' | 'down';
+
+export interface HealthChecks {
+  database: CheckStatus;
+  queue: CheckStatus;
+}

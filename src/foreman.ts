@@ -1,0 +1,109 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Logger } from 'pino';
+import type { Backend } from './backend.js';
+import type { Sender } from './sender.js';
+
+export interface ForemanOptions {
+  backend: Backend;
+  sender: Sender;
+  /** Concurrent sends (`HERALD_MAX_WORKERS`). */
+  maxWorkers: number;
+  logger: Logger;
+  /** How long to wait for work when the queue has nothing due; a push in this process wakes it sooner. */
+  idleWaitMs?: number;
+}
+
+/**
+ * Pops outgoing messages while a sender slot is free and hands each to the Sender.
+ *
+ * It never sleeps while work is waiting: a pop that returns a message is followed at once by the
+ * next, and a message queued in this process wakes it through `wake()`. When the queue has
+ * nothing due (or every channel is at its TPS limit or paused), it waits up to `idleWaitMs`,
+ * which bounds how late a scheduled message or the next TPS second is noticed. A queue error
+ * (Redis down) backs off for a second and tries again.
+ */
+export class Foreman {
+  private readonly limit: LimitFunction;
+  private readonly idleWaitMs: number;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  /** A wake() that came while the loop was busy, so the next idle wait returns at once. */
+  private woken = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(private readonly opts: ForemanOptions) {
+    this.limit = pLimit(opts.maxWorkers);
+    this.idleWaitMs = opts.idleWaitMs ?? 100;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Ends any idle wait at once: there may be work. */
+  wake(): void {
+    const wake = this.wakeUp;
+    this.wakeUp = undefined;
+    if (wake) wake();
+    else this.woken = true;
+  }
+
+  /** Stops popping, then waits for every in-flight send to be recorded. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    await this.loop;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  get activeSends(): number {
+    return this.limit.activeCount;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      if (this.limit.activeCount + this.limit.pendingCount >= this.opts.maxWorkers) {
+        await this.idle(this.idleWaitMs);
+        continue;
+      }
+      let job;
+      try {
+        job = await this.opts.backend.popNextOutgoing();
+      } catch (err) {
+        this.opts.logger.error({ err }, 'could not pop the next outgoing message');
+        await this.idle(1_000);
+        continue;
+      }
+      if (!job) {
+        await this.idle(this.idleWaitMs);
+        continue;
+      }
+      const sending = this.limit(() => this.opts.sender.send(job)).finally(() => {
+        this.inFlight.delete(sending);
+        this.wake();
+      });
+      this.inFlight.add(sending);
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (!this.running || this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

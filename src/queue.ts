@@ -1,0 +1,40 @@
+import type { Priority } from './msg.js';
+
+/**
+ * The outgoing queue holds pointers to messages, not messages: the database row is the source
+ * of truth, the queue only decides what to send next.
+ *
+ * - One queue per channel, two lanes: `high` always drains before `bulk`.
+ * - Fair between channels: `pop` serves the channel with the fewest sends in flight.
+ * - Rate-limited: a channel's `tps` (0 = unlimited) caps the cost popped per wall-clock second.
+ * - Scheduled entries (`notBefore`) are invisible until due.
+ * - A compound item (several entries pushed together) pops one entry at a time, in order; the
+ *   rest are rescheduled a few seconds later so the provider sees them in order.
+ * - Every popped token is finished exactly once, by `complete` or `putBack`, or the in-flight
+ *   counts that fairness relies on would leak. A token not finished within its lease (a
+ *   crashed process) is released by the queue itself.
+ */
+export interface Queue {
+  push(channel: string, tps: number, item: QueueEntry | QueueEntry[], priority: Priority, notBefore?: Date): Promise<void>;
+  pop(): Promise<Popped | null>;
+  complete(token: string): Promise<void>;
+  /** Throttled: the entry goes back to the head of its lane and the channel pauses until `until`. */
+  putBack(token: string, until: Date): Promise<void>;
+  pause(channel: string, until: Date): Promise<void>;
+  /** Entries waiting (due or not), for one channel or all. */
+  size(channel?: string): Promise<number>;
+  clear(): Promise<void>;
+}
+
+export interface QueueEntry {
+  /** The message uuid. */
+  id: string;
+  /** What sending it costs against the channel's TPS (SMS parts); default 1. */
+  cost?: number;
+}
+
+export interface Popped {
+  token: string;
+  channel: string;
+  entry: QueueEntry;
+}

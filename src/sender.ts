@@ -1,0 +1,91 @@
+import type { Logger } from 'pino';
+import type { Backend, OutgoingJob, SendOutcome } from './backend.js';
+import { callbackUrl } from './channel.js';
+import { ChannelLogger } from './channel-log.js';
+import { handlerMaxLength, type ChannelHandler } from './handler.js';
+import { HttpClient } from './http-client.js';
+import { ContactStopped, FailedWithReason, SendError, Throttled } from './send-error.js';
+import { splitText } from './split-text.js';
+
+/** How long a channel pauses when the provider throttles without saying for how long. */
+const DEFAULT_THROTTLE_MS = 1_000;
+
+export interface SenderDeps {
+  backend: Backend;
+  handlers: ReadonlyMap<string, ChannelHandler>;
+  baseUrl: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * Sends one popped message through its channel's handler and records the outcome. The handler
+ * only says what happened (external ids, or a SendError); the Sender decides the status:
+ * wired/sent, errored (retried with back-off by the backend), failed, failed with the contact
+ * stopped, or throttled (the channel pauses and the message goes back to the head of its lane).
+ */
+export class Sender {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: SenderDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async send(job: OutgoingJob): Promise<SendOutcome> {
+    const { channel, msg } = job;
+    const handler = this.deps.handlers.get(channel.type);
+    const log = new ChannelLogger('msg_send', channel.uuid, handler ? handler.redact(channel) : []);
+    log.msgUuid = msg.uuid;
+
+    let outcome: SendOutcome;
+    if (!handler) {
+      log.error('channel_config', `no handler for channel type "${channel.type}"`);
+      outcome = { kind: 'failed', reason: 'channel_config' };
+    } else if (job.contactStopped) {
+      log.error('contact_stopped', 'contact is stopped; message not sent');
+      outcome = { kind: 'failed', reason: 'contact_stopped' };
+    } else {
+      outcome = await this.attempt(handler, job, log);
+    }
+
+    try {
+      await this.deps.backend.recordSendOutcome(job, outcome, log.finish());
+    } catch (err) {
+      // The lease on the row and the queue token expire, so the message is retried, not lost.
+      this.deps.logger.error({ err, msg: msg.uuid }, 'send outcome not recorded');
+    }
+    return outcome;
+  }
+
+  private async attempt(handler: ChannelHandler, job: OutgoingJob, log: ChannelLogger): Promise<SendOutcome> {
+    const { channel, msg } = job;
+    try {
+      const parts = splitText(msg.text, handlerMaxLength(handler, channel));
+      const result = await handler.send(msg, {
+        channel,
+        parts,
+        http: new HttpClient(log),
+        log,
+        callbackUrl: (action) => callbackUrl(this.deps.baseUrl, channel, action),
+      });
+      return { kind: 'sent', status: result.status ?? 'wired', externalIds: result.externalIds };
+    } catch (err) {
+      return this.outcomeOf(err, log, msg.uuid);
+    }
+  }
+
+  private outcomeOf(err: unknown, log: ChannelLogger, msgUuid: string): SendOutcome {
+    if (!(err instanceof SendError)) {
+      this.deps.logger.error({ err, msg: msgUuid }, 'handler failed unexpectedly');
+      log.error('internal_error', err instanceof Error ? err.message : String(err));
+      return { kind: 'errored', reason: 'internal_error' };
+    }
+    log.error(err instanceof FailedWithReason ? err.reasonCode : err.code, err.message);
+    if (err instanceof Throttled) {
+      return { kind: 'throttled', until: new Date(this.now() + (err.retryAfterMs ?? DEFAULT_THROTTLE_MS)) };
+    }
+    if (err instanceof ContactStopped) return { kind: 'failed', reason: 'contact_stopped', stopContact: true };
+    if (err instanceof FailedWithReason) return { kind: 'failed', reason: err.reasonCode };
+    return err.retryable ? { kind: 'errored', reason: err.code } : { kind: 'failed', reason: err.code };
+  }
+}

@@ -1,0 +1,213 @@
+import { Hono, type Context } from 'hono';
+import type { Logger } from 'pino';
+import type { Backend } from './backend.js';
+import type { Channel } from './channel.js';
+import { ChannelLogger, dumpHttp, type ChannelLogType } from './channel-log.js';
+import { RequestError, type ChannelHandler, type HandleResult, type HandlerRoute, type ReceiveContext } from './handler.js';
+import { HttpClient } from './http-client.js';
+import { BodyTooLarge, readBody } from './read-body.js';
+import { commitHandled, type ResponseItem } from './receive.js';
+import { ChannelConfigError } from './send-error.js';
+import { UrnError } from './urn.js';
+
+export interface ServerDeps {
+  backend: Backend;
+  handlers: readonly ChannelHandler[];
+  /** `HERALD_BASE_URL`, without a trailing slash. */
+  baseUrl: string;
+  logger: Logger;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The HTTP app: provider callbacks at `/c/{type}/{uuid}/{action}`, routed to the handler of
+ * that type, and `/health`.
+ *
+ * @example
+ * const app = createApp({ backend, handlers, baseUrl: 'http://localhost:8080', logger });
+ * const res = await app.request('/c/ex/<uuid>/receive?from=%2B250788383383&text=hi');
+ */
+export function createApp(deps: ServerDeps): Hono {
+  const app = new Hono();
+  const handlers = new Map(deps.handlers.map((h) => [h.type, h]));
+
+  app.all('/c/:type/:uuid/:action', (c) => receive(c, deps, handlers));
+
+  app.get('/health', async (c) => {
+    const checks = await deps.backend.health();
+    const down = checks.database === 'down';
+    const degraded = Object.values(checks).some((v) => v !== 'ok');
+    return c.json({ status: degraded ? 'degraded' : 'ok', checks }, down ? 503 : 200);
+  });
+
+  app.notFound((c) => c.json({ message: 'Error', data: [{ type: 'error', error: `no route for ${c.req.method} ${c.req.path}` }] }, 404));
+  app.onError((err, c) => {
+    deps.logger.error({ err, path: c.req.path }, 'unhandled error');
+    return c.json({ message: 'Error', data: [{ type: 'error', error: 'internal error' }] }, 500);
+  });
+  return app;
+}
+
+async function receive(c: Context, deps: ServerDeps, handlers: Map<string, ChannelHandler>): Promise<Response> {
+  const { type, uuid, action } = c.req.param() as { type: string; uuid: string; action: string };
+  const handler = handlers.get(type);
+  if (!handler) return envelope(404, 'Error', [{ type: 'error', error: `unknown channel type "${type}"` }]);
+  const channel = UUID.test(uuid) ? await deps.backend.getChannel(uuid.toLowerCase()) : null;
+  if (!channel || channel.type !== type) {
+    return envelope(404, 'Error', [{ type: 'error', error: `no ${handler.name} channel with uuid "${uuid}"` }]);
+  }
+  const log = new ChannelLogger(logTypeFor(action), channel.uuid, handler.redact(channel));
+  const request = c.req.raw;
+  const started = performance.now();
+  const createdOn = new Date();
+  let rawBody = '';
+  let response: Response;
+  try {
+    const route = findRoute(handler, action, request.method);
+    rawBody = await readBody(request);
+    const result = await route.handle(receiveContext(request, rawBody, channel, log, deps));
+    response = await answer(result, channel, log, deps);
+  } catch (err) {
+    response = rejection(err, log, deps.logger);
+  }
+
+  log.http({
+    method: request.method,
+    url: publicUrl(deps.baseUrl, new URL(request.url)),
+    statusCode: response.status,
+    request: dumpHttp(`${request.method} ${new URL(request.url).pathname}${new URL(request.url).search}`, request.headers, rawBody),
+    response: dumpHttp(`HTTP ${response.status}`, response.headers, await response.clone().text()),
+    elapsedMs: Math.round(performance.now() - started),
+    createdOn,
+  });
+  try {
+    await deps.backend.writeChannelLog(log.finish());
+  } catch (err) {
+    deps.logger.warn({ err, channel: channel.uuid }, 'channel log not written');
+  }
+  return response;
+}
+
+/** The route for this action and method; a 404 or 405 RequestError naming what exists otherwise. */
+function findRoute(handler: ChannelHandler, action: string, method: string): HandlerRoute {
+  const routes = handler.routes.filter((r) => r.action === action);
+  const route = routes.find((r) => r.method === method);
+  if (route) return route;
+  if (routes.length === 0) throw new RouteNotFound(404, `${handler.name} channels have no "${action}" route`);
+  throw new RouteNotFound(405, `${action} accepts ${routes.map((r) => r.method).join(', ')}, not ${method}`);
+}
+
+class RouteNotFound extends Error {
+  constructor(
+    readonly status: 404 | 405,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function answer(result: HandleResult, channel: Channel, log: ChannelLogger, deps: ServerDeps): Promise<Response> {
+  switch (result.kind) {
+    case 'reply':
+      log.type = 'webhook_verify';
+      return result.response;
+    case 'ignored':
+      return result.respond?.() ?? envelope(200, 'Ignored', [{ type: 'info', info: result.reason }]);
+    case 'accepted': {
+      const committed = await commitHandled(deps.backend, channel, result, new Date());
+      if (committed.msgUuid) log.msgUuid = committed.msgUuid;
+      if (committed.message === 'Status Update Accepted') log.type = 'msg_status';
+      else if (committed.message === 'Event Accepted') log.type = 'event_receive';
+      else if (committed.message === 'Message Accepted') log.type = 'msg_receive';
+      return result.respond?.(committed.items) ?? envelope(200, committed.message, committed.data);
+    }
+  }
+}
+
+function rejection(err: unknown, log: ChannelLogger, logger: Logger): Response {
+  log.type = 'request_rejected';
+  if (err instanceof RequestError) {
+    log.error(err.status === 403 ? 'signature_invalid' : 'request_invalid', err.message);
+    return envelope(err.status, 'Error', [{ type: 'error', error: err.message }]);
+  }
+  if (err instanceof RouteNotFound) {
+    log.error('route_not_found', err.message);
+    return envelope(err.status, 'Error', [{ type: 'error', error: err.message }]);
+  }
+  if (err instanceof BodyTooLarge) {
+    log.error('body_too_large', err.message);
+    return envelope(413, 'Error', [{ type: 'error', error: err.message }]);
+  }
+  if (err instanceof UrnError) {
+    log.error('request_invalid', err.message);
+    return envelope(400, 'Error', [{ type: 'error', error: err.message }]);
+  }
+  if (err instanceof ChannelConfigError) {
+    log.error('channel_config', err.message);
+    return envelope(400, 'Error', [{ type: 'error', error: err.message }]);
+  }
+  logger.error({ err }, 'receive failed');
+  log.error('internal_error', err instanceof Error ? err.message : String(err));
+  // 5xx so the provider retries: nothing was lost, nothing was acknowledged.
+  return envelope(503, 'Error', [{ type: 'error', error: 'could not store the request; try again' }]);
+}
+
+function receiveContext(request: Request, rawBody: string, channel: Channel, log: ChannelLogger, deps: ServerDeps): ReceiveContext {
+  const url = new URL(request.url);
+  let params: URLSearchParams | undefined;
+  let parsed: { value: unknown } | undefined;
+  return {
+    channel,
+    request,
+    url,
+    rawBody,
+    baseUrl: deps.baseUrl,
+    publicUrl: publicUrl(deps.baseUrl, url),
+    http: new HttpClient(log),
+    log,
+    params() {
+      params ??= formParams(request, url, rawBody);
+      return params;
+    },
+    json() {
+      if (!parsed) {
+        if (rawBody.trim() === '') throw new RequestError(400, 'request body is empty; expected JSON');
+        try {
+          parsed = { value: JSON.parse(rawBody) };
+        } catch (err) {
+          throw new RequestError(400, `request body is not valid JSON: ${(err as Error).message}`);
+        }
+      }
+      return parsed.value;
+    },
+  };
+}
+
+/** Query parameters, overlaid with the body's fields when the body is form-encoded. */
+function formParams(request: Request, url: URL, rawBody: string): URLSearchParams {
+  const params = new URLSearchParams(url.search);
+  const contentType = request.headers.get('content-type') ?? '';
+  const isForm = contentType.includes('application/x-www-form-urlencoded') || (contentType === '' && request.method === 'POST');
+  if (isForm && rawBody !== '') {
+    const body = new URLSearchParams(rawBody);
+    for (const key of body.keys()) params.delete(key);
+    for (const [key, value] of body) params.append(key, value);
+  }
+  return params;
+}
+
+function publicUrl(baseUrl: string, url: URL): string {
+  return `${baseUrl}${url.pathname}${url.search}`;
+}
+
+function logTypeFor(action: string): ChannelLogType {
+  return action === 'receive' ? 'msg_receive' : 'msg_status';
+}
+
+function envelope(status: number, message: string, data: ResponseItem[]): Response {
+  return new Response(JSON.stringify({ message, data }), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+  });
+}

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../backends/memory/backend.js';
+import { accepted, ignored, RequestError, type ChannelHandler } from '../src/handler.js';
+import { requireParam } from '../src/request-fields.js';
+import { createApp } from '../src/server.js';
+import { newTelUrn } from '../src/urn.js';
+import { testLogger } from './harness/logger.js';
+
+// A minimal provider: `receive` takes `from`, `text`, optional `id`, checks `secret`.
+const handler: ChannelHandler = {
+  type: 'zz',
+  name: 'Test',
+  schemes: ['tel'],
+  maxLength: 160,
+  redact: (ch) => [ch.config.string('secret', '')],
+  routes: [
+    {
+      method: 'POST',
+      action: 'receive',
+      handle(ctx) {
+        const p = ctx.params();
+        if (p.get('secret') !== ctx.channel.config.string('secret')) throw new RequestError(403, 'wrong secret');
+        const from = newTelUrn(requireParam(p, 'from'), null);
+        const id = p.get('id');
+        return accepted({ msgs: [{ urn: from, text: p.get('text') ?? '', ...(id ? { externalId: id } : {}) }] });
+      },
+    },
+    { method: 'POST', action: 'status', handle: (ctx) => accepted({ statuses: [{ msgUuid: requireParam(ctx.params(), 'id'), status: 'delivered' }] }) },
+    { method: 'POST', action: 'nothing', handle: () => ignored('no message in request') },
+    { method: 'POST', action: 'boom', handle: () => { throw new Error('handler bug'); } },
+  ],
+  async send() {
+    return { externalIds: [] };
+  },
+};
+
+function setup() {
+  const backend = new MemoryBackend();
+  const channel = backend.addChannel({ type: 'zz', config: { secret: 'sekret-value' } });
+  const app = createApp({ backend, handlers: [handler], baseUrl: 'https://h.example.com', logger: testLogger });
+  const post = (action: string, form: Record<string, string>) =>
+    app.request(`/c/zz/${channel.uuid}/${action}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(form).toString(),
+    });
+  return { backend, channel, app, post };
+}
+
+describe('callback server', () => {
+  it('answers a duplicate provider message with the first uuid and stores it once', async () => {
+    const { backend, post } = setup();
+    const form = { secret: 'sekret-value', from: '+250788383383', text: 'hi', id: 'p-1' };
+    const first = (await (await post('receive', form)).json()) as { data: Array<{ msg_uuid: string }> };
+    const second = (await (await post('receive', form)).json()) as { data: Array<{ msg_uuid: string }> };
+    expect(second.data[0]!.msg_uuid).toBe(first.data[0]!.msg_uuid);
+    expect(backend.msgsIn).toHaveLength(1);
+  });
+
+  it('treats the same text from the same sender moments apart, without provider ids, as one message', async () => {
+    const { backend, post } = setup();
+    const form = { secret: 'sekret-value', from: '+250788383383', text: 'same words' };
+    await post('receive', form);
+    await post('receive', form);
+    await post('receive', { ...form, text: 'other words' });
+    expect(backend.msgsIn.map((m) => m.text)).toEqual(['same words', 'other words']);
+  });
+
+  it('answers 503 and stores nothing when the store fails, so the provider retries', async () => {
+    const { backend, post } = setup();
+    backend.failNextWrite('msgs');
+    const res = await post('receive', { secret: 'sekret-value', from: '+250788383383', text: 'hi' });
+    expect(res.status).toBe(503);
+    expect(backend.msgsIn).toEqual([]);
+    const retried = await post('receive', { secret: 'sekret-value', from: '+250788383383', text: 'hi' });
+    expect(retried.status).toBe(200);
+    expect(backend.msgsIn).toHaveLength(1);
+  });
+
+  it('answers a status for an unknown message as ignored, so the provider stops retrying', async () => {
+    const { post } = setup();
+    const res = await post('status', { id: '0191e180-7d60-7000-8000-00000000abcd' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      message: 'Ignored',
+      data: [{ type: 'info', info: 'no message with uuid 0191e180-7d60-7000-8000-00000000abcd' }],
+    });
+  });
+
+  it('applies a status for a known message and answers with its uuid', async () => {
+    const { backend, channel, post } = setup();
+    const msg = backend.addSentMsg({ channel });
+    const res = await post('status', { id: msg.uuid });
+    expect(await res.json()).toEqual({
+      message: 'Status Update Accepted',
+      data: [{ type: 'status', channel_uuid: channel.uuid, msg_uuid: msg.uuid, status: 'delivered' }],
+    });
+    expect(backend.outgoing.get(msg.uuid)!.status).toBe('delivered');
+  });
+
+  it('answers ignored requests with the reason', async () => {
+    const { post } = setup();
+    const res = await post('nothing', {});
+    expect(await res.json()).toEqual({ message: 'Ignored', data: [{ type: 'info', info: 'no message in request' }] });
+  });
+
+  it('answers a wrong method with 405 naming the allowed one', async () => {
+    const { app, channel } = setup();
+    const res = await app.request(`/c/zz/${channel.uuid}/receive`);
+    expect(res.status).toBe(405);
+    expect(await res.text()).toContain('accepts POST');
+  });
+
+  it('answers 503, not a stack trace, when a handler fails unexpectedly', async () => {
+    const { backend, post } = setup();
+    const res = await post('boom', {});
+    expect(res.status).toBe(503);
+    expect(await res.text()).not.toContain('handler bug');
+    expect(backend.logs[0]!.errors[0]!.code).toBe('internal_error');
+  });
+
+  it('logs every request to a known channel with secrets scrubbed, rejected ones too', async () => {
+    const { backend, post } = setup();
+    await post('receive', { secret: 'wrong', from: '+250788383383', text: 'hi' });
+    await post('receive', { secret: 'sekret-value', from: '+250788383383', text: 'hi' });
+    expect(backend.logs.map((l) => l.type)).toEqual(['request_rejected', 'msg_receive']);
+    expect(backend.logs[0]!.errors).toEqual([{ code: 'signature_invalid', message: 'wrong secret' }]);
+    expect(backend.logs[1]!.msgUuid).toBe(backend.msgsIn[0]!.uuid);
+    expect(backend.logs[1]!.httpLogs[0]!.url).toMatch(/^https:\/\/h\.example\.com\/c\/zz\//);
+    expect(JSON.stringify(backend.logs)).not.toContain('sekret-value');
+  });
+
+  it('reports health', async () => {
+    const { app } = setup();
+    const res = await app.request('/health');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok', checks: { database: 'ok', queue: 'ok' } });
+  });
+});
