@@ -24,6 +24,13 @@ export interface Queue {
   /** Entries waiting (due or not), for one channel or all. */
   size(channel?: string): Promise<number>;
   clear(): Promise<void>;
+
+  /**
+   * Remembers for `ttlMs` that a message was handed to its provider: the guard against sending it
+   * again when its outcome could not be recorded yet (the database was down) and its lease lapsed.
+   */
+  markSent(id: string, ttlMs: number): Promise<void>;
+  wasSent(id: string): Promise<boolean>;
 }
 
 export interface QueueEntry {

@@ -95,6 +95,8 @@ export class MemoryQueue implements Queue {
   private parked = channelHeap((a, b) => a.wakeAt < b.wakeAt);
   /** Unfinished tokens. */
   private readonly leases = new Map<string, Lease>();
+  /** Sent markers: message id → when the marker lapses. */
+  private sent = new Map<string, number>();
   /** Leases in pop order, which is also expiry order; finished ones are dropped when reached. */
   private expiry = new Deque<Lease>();
   private total = 0;
@@ -174,7 +176,23 @@ export class MemoryQueue implements Queue {
     return this.channels.get(channel)?.waiting ?? 0;
   }
 
+  async markSent(id: string, ttlMs: number): Promise<void> {
+    const now = this.now();
+    // Markers share one TTL in practice, so insertion order is expiry order: sweep from the front.
+    for (const [key, until] of this.sent) {
+      if (until > now) break;
+      this.sent.delete(key);
+    }
+    this.sent.delete(id);
+    this.sent.set(id, now + ttlMs);
+  }
+
+  async wasSent(id: string): Promise<boolean> {
+    return (this.sent.get(id) ?? 0) > this.now();
+  }
+
   async clear(): Promise<void> {
+    this.sent = new Map();
     this.channels = new Map();
     this.ready = channelHeap(servesBefore);
     this.parked = channelHeap((a, b) => a.wakeAt < b.wakeAt);
