@@ -74,7 +74,7 @@ export class ChannelLogger {
   private readonly createdOn = new Date();
   private readonly httpLogs: HttpLog[] = [];
   private readonly errors: ChannelLogError[] = [];
-  readonly redact: (text: string) => string;
+  private redactor: (text: string) => string;
   msgUuid: string | undefined;
 
   constructor(
@@ -82,7 +82,19 @@ export class ChannelLogger {
     readonly channelUuid: string,
     secrets: readonly string[],
   ) {
-    this.redact = makeRedactor(secrets);
+    this.redactor = makeRedactor(secrets);
+  }
+
+  /** Scrubs this interaction's secrets from `text`. */
+  redact(text: string): string {
+    return this.redactor(text);
+  }
+
+  /** Adds secrets learnt after the logger was made (a channel's, once its config has been read). */
+  redactWith(secrets: readonly string[]): void {
+    const before = this.redactor;
+    const more = makeRedactor(secrets);
+    this.redactor = (text) => more(before(text));
   }
 
   http(log: HttpLog): void {
@@ -96,10 +108,6 @@ export class ChannelLogger {
 
   error(code: string, message: string): void {
     this.errors.push({ code, message: this.redact(message) });
-  }
-
-  get hasErrors(): boolean {
-    return this.errors.length > 0;
   }
 
   finish(): ChannelLog {

@@ -3,7 +3,8 @@ import { ConfigError, loadConfig } from '../config/config.js';
 import { startHerald } from './main.js';
 
 // `npm start`: run Herald in the foreground until SIGTERM or SIGINT, then drain and exit 0.
-const logger = pino({ level: process.env.HERALD_LOG_LEVEL?.trim() || 'info', base: { service: 'herald' } });
+// Starts at `info`: the configured level is applied once it has been validated.
+const logger = pino({ level: 'info', base: { service: 'herald' } });
 
 try {
   const config = loadConfig(process.env);

@@ -60,10 +60,6 @@ export class Foreman {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  get activeSends(): number {
-    return this.limit.activeCount;
-  }
-
   private async run(): Promise<void> {
     while (this.running) {
       if (this.limit.activeCount + this.limit.pendingCount >= this.opts.maxWorkers) {
@@ -82,10 +78,12 @@ export class Foreman {
         await this.idle(this.idleWaitMs);
         continue;
       }
-      const sending = this.limit(() => this.opts.sender.send(job)).finally(() => {
-        this.inFlight.delete(sending);
-        this.wake();
-      });
+      const sending = this.limit(() => this.opts.sender.send(job))
+        .catch((err: unknown) => this.opts.logger.error({ err, msg: job.msg.uuid }, 'send failed unexpectedly'))
+        .finally(() => {
+          this.inFlight.delete(sending);
+          this.wake();
+        });
       this.inFlight.add(sending);
     }
   }

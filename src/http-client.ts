@@ -1,5 +1,5 @@
 import { dumpHttp, type ChannelLogger } from './channel-log.js';
-import { ConnectionFailed, ResponseStatus, Throttled, parseRetryAfter } from './send-error.js';
+import { ChannelConfigError, ConnectionFailed, ResponseStatus, Throttled, parseRetryAfter } from './send-error.js';
 
 /** A provider's answer, with its body already read so it can be logged and parsed. */
 export interface HttpResult {
@@ -38,7 +38,14 @@ export class HttpClient {
 
   async request(url: string, init: HttpRequest = {}): Promise<HttpResult> {
     const method = init.method ?? (init.body === undefined ? 'GET' : 'POST');
-    const headers = new Headers(init.headers);
+    // A URL or header that cannot be sent comes from the channel's settings: not worth retrying.
+    if (!URL.canParse(url)) throw new ChannelConfigError(`provider URL is not valid: ${this.log.redact(url)}`);
+    let headers: Headers;
+    try {
+      headers = new Headers(init.headers);
+    } catch (err) {
+      throw new ChannelConfigError(`provider request header is not valid: ${this.log.redact((err as Error).message)}`);
+    }
     let body: string | undefined;
     if (init.body instanceof URLSearchParams) {
       body = init.body.toString();
@@ -61,7 +68,7 @@ export class HttpClient {
       text = await response.text();
     } catch (err) {
       const elapsedMs = Math.round(performance.now() - started);
-      const reason = describeFetchError(err);
+      const reason = this.log.redact(describeFetchError(err));
       this.log.http({ method, url, statusCode: 0, request: requestDump, response: '', elapsedMs, createdOn });
       this.log.error('connection_failed', reason);
       throw new ConnectionFailed(`${method} ${this.log.redact(url)} failed: ${reason}`);

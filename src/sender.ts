@@ -31,10 +31,11 @@ export class Sender {
     this.now = deps.now ?? Date.now;
   }
 
+  /** Sends one job and records its outcome; never throws, so every token is finished. */
   async send(job: OutgoingJob): Promise<SendOutcome> {
     const { channel, msg } = job;
     const handler = this.deps.handlers.get(channel.type);
-    const log = new ChannelLogger('msg_send', channel.uuid, handler ? handler.redact(channel) : []);
+    const log = new ChannelLogger('msg_send', channel.uuid, []);
     log.msgUuid = msg.uuid;
 
     let outcome: SendOutcome;
@@ -51,7 +52,8 @@ export class Sender {
     try {
       await this.deps.backend.recordSendOutcome(job, outcome, log.finish());
     } catch (err) {
-      // The lease on the row and the queue token expire, so the message is retried, not lost.
+      // The backend finishes the queue token even when it cannot write; the row keeps its lease,
+      // which lapses so the reconciler queues it again, and the sent marker stops a second send.
       this.deps.logger.error({ err, msg: msg.uuid }, 'send outcome not recorded');
     }
     return outcome;
@@ -60,6 +62,8 @@ export class Sender {
   private async attempt(handler: ChannelHandler, job: OutgoingJob, log: ChannelLogger): Promise<SendOutcome> {
     const { channel, msg } = job;
     try {
+      // Inside the try: reading the channel's secrets can itself fail on a misconfigured channel.
+      log.redactWith(handler.redact(channel));
       const parts = splitText(msg.text, handlerMaxLength(handler, channel));
       const result = await handler.send(msg, {
         channel,
@@ -76,8 +80,10 @@ export class Sender {
 
   private outcomeOf(err: unknown, log: ChannelLogger, msgUuid: string): SendOutcome {
     if (!(err instanceof SendError)) {
-      this.deps.logger.error({ err, msg: msgUuid }, 'handler failed unexpectedly');
-      log.error('internal_error', err instanceof Error ? err.message : String(err));
+      // A handler bug: log it for the operator, scrubbed, since its message may quote a secret.
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.deps.logger.error({ err: { type: error.name, message: log.redact(error.message), stack: log.redact(error.stack ?? '') }, msg: msgUuid }, 'handler failed unexpectedly');
+      log.error('internal_error', error.message);
       return { kind: 'errored', reason: 'internal_error' };
     }
     log.error(err instanceof FailedWithReason ? err.reasonCode : err.code, err.message);

@@ -53,17 +53,24 @@ async function receive(c: Context, deps: ServerDeps, handlers: Map<string, Chann
   const { type, uuid, action } = c.req.param() as { type: string; uuid: string; action: string };
   const handler = handlers.get(type);
   if (!handler) return envelope(404, 'Error', [{ type: 'error', error: `unknown channel type "${type}"` }]);
-  const channel = UUID.test(uuid) ? await deps.backend.getChannel(uuid.toLowerCase()) : null;
+  let channel: Channel | null;
+  try {
+    channel = UUID.test(uuid) ? await deps.backend.getChannel(uuid.toLowerCase()) : null;
+  } catch (err) {
+    deps.logger.error({ err, channel: uuid }, 'channel lookup failed');
+    return envelope(503, 'Error', [{ type: 'error', error: 'channel lookup failed; try again' }]);
+  }
   if (!channel || channel.type !== type) {
     return envelope(404, 'Error', [{ type: 'error', error: `no ${handler.name} channel with uuid "${uuid}"` }]);
   }
-  const log = new ChannelLogger(logTypeFor(action), channel.uuid, handler.redact(channel));
+  const log = new ChannelLogger(logTypeFor(action), channel.uuid, []);
   const request = c.req.raw;
   const started = performance.now();
   const createdOn = new Date();
   let rawBody = '';
   let response: Response;
   try {
+    log.redactWith(handler.redact(channel));
     const route = findRoute(handler, action, request.method);
     rawBody = await readBody(request);
     const result = await route.handle(receiveContext(request, rawBody, channel, log, deps));
@@ -89,7 +96,7 @@ async function receive(c: Context, deps: ServerDeps, handlers: Map<string, Chann
   return response;
 }
 
-/** The route for this action and method; a 404 or 405 RequestError naming what exists otherwise. */
+/** The route for this action and method; otherwise a 404 or 405 RouteNotFound naming what exists. */
 function findRoute(handler: ChannelHandler, action: string, method: string): HandlerRoute {
   const routes = handler.routes.filter((r) => r.action === action);
   const route = routes.find((r) => r.method === method);
@@ -144,8 +151,11 @@ function rejection(err: unknown, log: ChannelLogger, logger: Logger): Response {
     return envelope(400, 'Error', [{ type: 'error', error: err.message }]);
   }
   if (err instanceof ChannelConfigError) {
+    // The operator's mistake, not the provider's: 503 so the provider keeps the request and
+    // retries once the channel is fixed, rather than dropping it on a 4xx.
     log.error('channel_config', err.message);
-    return envelope(400, 'Error', [{ type: 'error', error: err.message }]);
+    logger.warn({ channel: log.channelUuid, problem: err.message }, 'channel misconfigured');
+    return envelope(503, 'Error', [{ type: 'error', error: `channel is misconfigured: ${err.message}` }]);
   }
   logger.error({ err }, 'receive failed');
   log.error('internal_error', err instanceof Error ? err.message : String(err));

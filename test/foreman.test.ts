@@ -180,6 +180,25 @@ describe('Foreman and Senders', () => {
     expect(statuses(backend).every((s) => s === 'wired')).toBe(true);
   });
 
+  it('fails a message whose channel config cannot be read, instead of crashing the sender', async () => {
+    const { handler, sent } = scriptedHandler({});
+    const broken: ChannelHandler = {
+      ...handler,
+      redact: (ch) => [ch.config.requireString('api_key')],
+    };
+    const { backend, foreman } = setup(broken, { maxWorkers: 2 });
+    const channel = backend.addChannel({ type: 'fk' });
+    foreman.start();
+    await queueMsgs(backend, channel, 1, 'high', 'm');
+    await until(() => statuses(backend)[0] === 'failed');
+    await foreman.stop();
+    const msg = [...backend.outgoing.values()][0]!;
+    expect(msg.failedReason).toBe('channel_config');
+    expect(sent).toHaveLength(0);
+    expect(backend.logs.at(-1)!.errors[0]).toEqual({ code: 'channel_config', message: 'channel config "api_key" is required' });
+    expect(await backend.queue.size()).toBe(0);
+  });
+
   it('fails a message to a stopped contact without calling the provider', async () => {
     const { handler, sent } = scriptedHandler({});
     const { backend, foreman } = setup(handler, { maxWorkers: 2 });

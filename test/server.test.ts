@@ -130,6 +130,28 @@ describe('callback server', () => {
     expect(JSON.stringify(backend.logs)).not.toContain('sekret-value');
   });
 
+  it('answers 503 when the channel lookup fails, so the provider retries', async () => {
+    const { backend, post } = setup();
+    backend.getChannel = async () => {
+      throw new Error('database unreachable');
+    };
+    const res = await post('receive', { secret: 'sekret-value', from: '+250788383383', text: 'hi' });
+    expect(res.status).toBe(503);
+    expect(await res.text()).toContain('channel lookup failed');
+    expect(backend.msgsIn).toHaveLength(0);
+  });
+
+  it('answers 503 naming the setting when the channel is misconfigured, and stores nothing', async () => {
+    const backend = new MemoryBackend();
+    const channel = backend.addChannel({ type: 'zz', config: { secret: { not: 'a string' } } });
+    const app = createApp({ backend, handlers: [handler], baseUrl: 'https://h.example.com', logger: testLogger });
+    const res = await app.request(`/c/zz/${channel.uuid}/receive`, { method: 'POST', body: 'from=%2B250788383383&text=hi' });
+    expect(res.status).toBe(503);
+    expect(await res.text()).toContain('channel config \\"secret\\" must be a string');
+    expect(backend.msgsIn).toHaveLength(0);
+    expect(backend.logs.map((l) => l.errors[0]?.code)).toEqual(['channel_config']);
+  });
+
   it('reports health', async () => {
     const { app } = setup();
     const res = await app.request('/health');

@@ -37,6 +37,8 @@ export interface StoredMsgOut extends MsgOut {
   sentOn?: Date;
   externalIds: string[];
   claimed: boolean;
+  /** What sending it costs against the channel's TPS, kept for its retries. */
+  cost: number;
 }
 
 export type WriteKind = 'msgs' | 'statuses' | 'events' | 'logs' | 'outgoing';
@@ -112,6 +114,7 @@ export class MemoryBackend implements Backend {
       ...(spec.externalId ? { externalId: spec.externalId } : {}),
       sentOn: now,
       claimed: false,
+      cost: 1,
     };
     this.outgoing.set(msg.uuid, msg);
     if (spec.externalId) this.byExternalId.set(`${msg.channelUuid}|${spec.externalId}`, msg.uuid);
@@ -183,9 +186,10 @@ export class MemoryBackend implements Backend {
       history: [{ status: 'queued', at: now }],
       externalIds: [],
       claimed: false,
+      cost: spec.cost ?? 1,
     };
     this.outgoing.set(msg.uuid, msg);
-    await this.queue.push(spec.channel.uuid, spec.channel.tps, { id: msg.uuid, cost: spec.cost ?? 1 }, msg.priority, spec.sendAt);
+    await this.queue.push(spec.channel.uuid, spec.channel.tps, { id: msg.uuid, cost: msg.cost }, msg.priority, spec.sendAt);
     for (const listener of this.listeners) listener();
     return toMsgOut(msg);
   }
@@ -235,12 +239,16 @@ export class MemoryBackend implements Backend {
         }
         this.transition(msg, 'errored', outcome.reason);
         const at = new Date(this.now().getTime() + delay);
-        await this.queue.push(job.channel.uuid, job.channel.tps, { id: msg.uuid }, msg.priority, at);
+        await this.queue.push(job.channel.uuid, job.channel.tps, { id: msg.uuid, cost: msg.cost }, msg.priority, at);
         break;
       }
       case 'failed':
         this.transition(msg, 'failed', outcome.reason);
-        if (outcome.stopContact) this.stopped.add(contactKey(msg.orgUuid, msg.urn));
+        if (outcome.stopContact) {
+          // The provider said the person blocked or unsubscribed: the same as a stop_contact event.
+          this.stopped.add(contactKey(msg.orgUuid, msg.urn));
+          this.events.push({ uuid: uuidv7(), channelUuid: msg.channelUuid, type: 'stop_contact', urn: msg.urn, receivedOn: this.now() });
+        }
         break;
       case 'throttled':
         await this.queue.putBack(job.token, outcome.until);
@@ -312,6 +320,6 @@ function sameAttachments(a: MsgIn, b: MsgIn): boolean {
 }
 
 function toMsgOut(msg: StoredMsgOut): MsgOut {
-  const { orgUuid: _org, history: _history, failedReason: _reason, sentOn: _sent, externalIds: _ids, claimed: _claimed, ...out } = msg;
+  const { orgUuid: _org, history: _history, failedReason: _reason, sentOn: _sent, externalIds: _ids, claimed: _claimed, cost: _cost, ...out } = msg;
   return { ...out, attachments: [...out.attachments], quickReplies: [...out.quickReplies] };
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend, type StoredMsgOut } from '../../backends/memory/backend.js';
+import { MemoryQueue } from '../../backends/memory/queue.js';
+import type { Popped, Queue } from '../../src/queue.js';
 import type { SendOutcome } from '../../src/backend.js';
 import type { Channel } from '../../src/channel.js';
 import type { ChannelLog } from '../../src/channel-log.js';
@@ -61,7 +63,8 @@ export function runOutgoingCases(table: OutgoingTable): void {
 }
 
 async function runOutgoingCase(table: OutgoingTable, c: OutgoingCase): Promise<void> {
-  const backend = new MemoryBackend();
+  const queue = new TokenTrackingQueue(new MemoryQueue());
+  const backend = new MemoryBackend({ queue });
   const channels = addChannels(backend, table.handler.type, table.channels);
   const channel: Channel | undefined = channels.get(c.channel ?? 'default');
   if (!channel) throw new Error(`case "${c.label}" names channel "${c.channel}", not in the table`);
@@ -102,6 +105,8 @@ async function runOutgoingCase(table: OutgoingTable, c: OutgoingCase): Promise<v
     expect(msg.failedReason ?? lastReason).toBe(c.reason);
   }
   expect(await backend.isContactStopped(channel.orgUuid, msg.urn), 'contact stopped').toBe(c.contactStopped ?? false);
+  expect(backend.events.map((e) => e.type), 'channel events').toEqual(c.contactStopped ? ['stop_contact'] : []);
+  expect([...queue.unfinished], 'queue tokens left unfinished').toEqual([]);
   if (c.status === 'queued') expect(await backend.queue.size(channel.uuid), 'put back in the queue').toBe(1);
 
   const log = backend.logs.at(-1)!;
@@ -112,4 +117,43 @@ async function runOutgoingCase(table: OutgoingTable, c: OutgoingCase): Promise<v
   expectNoSecretsInLogs(backend, table.handler, [...channels.values()]);
 
   c.check?.({ outcome, msg, log, backend });
+}
+
+/** A queue that remembers which popped tokens were never completed or put back. */
+class TokenTrackingQueue implements Queue {
+  readonly unfinished = new Set<string>();
+
+  constructor(private readonly inner: Queue) {}
+
+  push(...args: Parameters<Queue['push']>): Promise<void> {
+    return this.inner.push(...args);
+  }
+  async pop(): Promise<Popped | null> {
+    const popped = await this.inner.pop();
+    if (popped) this.unfinished.add(popped.token);
+    return popped;
+  }
+  complete(token: string): Promise<void> {
+    this.unfinished.delete(token);
+    return this.inner.complete(token);
+  }
+  putBack(token: string, until: Date): Promise<void> {
+    this.unfinished.delete(token);
+    return this.inner.putBack(token, until);
+  }
+  pause(channel: string, until: Date): Promise<void> {
+    return this.inner.pause(channel, until);
+  }
+  size(channel?: string): Promise<number> {
+    return this.inner.size(channel);
+  }
+  clear(): Promise<void> {
+    return this.inner.clear();
+  }
+  markSent(id: string, ttlMs: number): Promise<void> {
+    return this.inner.markSent(id, ttlMs);
+  }
+  wasSent(id: string): Promise<boolean> {
+    return this.inner.wasSent(id);
+  }
 }
