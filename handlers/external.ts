@@ -12,6 +12,7 @@
  * The full configuration is described in docs/channels/ex.md.
  */
 import { z } from 'zod';
+import { withAttachmentUrls } from '../src/attachment-urls.js';
 import type { Channel, ChannelConfig } from '../src/channel.js';
 import {
   accepted,
@@ -24,10 +25,10 @@ import {
   type SendResult,
 } from '../src/handler.js';
 import { failOnHttpStatus } from '../src/http-client.js';
-import { parseAttachment, type MsgOut, type MsgStatus } from '../src/msg.js';
-import { parseJsonBody } from '../src/request-fields.js';
+import type { MsgOut, MsgStatus } from '../src/msg.js';
+import { fieldUrn, parseJsonBody, phoneUrn, requireMsgUuid } from '../src/request-fields.js';
 import { ChannelConfigError, MessageInvalid, ResponseContent } from '../src/send-error.js';
-import { newExtUrn, newTelUrn, urnPath, UrnError, type Urn } from '../src/urn.js';
+import { newExtUrn, urnPath, type Urn } from '../src/urn.js';
 
 export const externalHandler: ChannelHandler = {
   type: 'ex',
@@ -91,15 +92,12 @@ function receiveMsg(ctx: ReceiveContext): HandleResult {
   );
 }
 
-const MSG_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** A status report on a message Herald sent, named by the uuid Herald gave it (`{{id}}` when sending). */
 function receiveStatus(status: Extract<MsgStatus, 'sent' | 'delivered' | 'failed'>): HandlerRoute['handle'] {
   return (ctx) => {
     const names: [string, ...string[]] = ['id', 'uuid'];
-    const id = requireField(readFields(ctx, names), names);
-    if (!MSG_UUID.test(id)) throw new RequestError(400, `invalid field "id": "${id}" is not a message uuid`);
-    return accepted({ statuses: [{ msgUuid: id.toLowerCase(), status }] });
+    const msgUuid = requireMsgUuid('id', requireField(readFields(ctx, names), names));
+    return accepted({ statuses: [{ msgUuid, status }] });
   };
 }
 
@@ -150,12 +148,7 @@ function urnOf(channel: Channel, raw: string, field: string): Urn {
   if (scheme !== 'tel' && scheme !== 'ext') {
     throw new ChannelConfigError(`channel config "scheme" must be "tel" or "ext", not "${scheme}"`);
   }
-  try {
-    return scheme === 'tel' ? newTelUrn(raw, channel.country, { allowSenderId: true }) : newExtUrn(raw);
-  } catch (err) {
-    if (err instanceof UrnError) throw new RequestError(400, `invalid field "${field}": ${err.message}`);
-    throw err;
-  }
+  return scheme === 'tel' ? phoneUrn(field, raw, channel.country) : fieldUrn(field, () => newExtUrn(raw));
 }
 
 /** `mo_response` answered as is (with `mo_response_content_type`), for providers that expect a set reply. */
@@ -240,7 +233,7 @@ interface BodyFormat {
   defaultBody: string;
 }
 
-const BODY_FORMATS: Readonly<Record<string, BodyFormat>> = {
+const BODY_FORMATS: ReadonlyMap<string, BodyFormat> = new Map(Object.entries({
   urlencoded: {
     contentType: 'application/x-www-form-urlencoded',
     encoding: URL_ENCODING,
@@ -259,7 +252,7 @@ const BODY_FORMATS: Readonly<Record<string, BodyFormat>> = {
     defaultBody:
       '<message><id>{{id}}</id><text>{{text}}</text><to>{{to}}</to><to_no_plus>{{to_no_plus}}</to_no_plus><from>{{from}}</from><from_no_plus>{{from_no_plus}}</from_no_plus><channel>{{channel}}</channel></message>',
   },
-};
+}));
 
 /** What the channel config says about how to call the provider. */
 interface SendSettings {
@@ -280,10 +273,10 @@ function sendSettingsOf(channel: Channel): SendSettings {
     throw new ChannelConfigError(`channel config "send_method" must be one of ${SEND_METHODS.join(', ')}, not "${method}"`);
   }
   const contentType = config.string('content_type', 'urlencoded');
-  const format = BODY_FORMATS[contentType];
+  const format = BODY_FORMATS.get(contentType);
   if (!format) {
     throw new ChannelConfigError(
-      `channel config "content_type" must be one of ${Object.keys(BODY_FORMATS).join(', ')}, not "${contentType}"`,
+      `channel config "content_type" must be one of ${[...BODY_FORMATS.keys()].join(', ')}, not "${contentType}"`,
     );
   }
   const authorization = config.string('send_authorization');
@@ -308,9 +301,10 @@ async function send(msg: MsgOut, ctx: SendContext): Promise<SendResult> {
 
   for (const part of parts) {
     const vars = templateVariables(msg, ctx.channel, part);
-    const res = await ctx.http.request(fillTemplate(settings.url, vars, URL_ENCODING), {
+    const { url, authorization } = credentialsAsBasicAuth(fillTemplate(settings.url, vars, URL_ENCODING));
+    const res = await ctx.http.request(url, {
       method: settings.method,
-      headers: settings.headers,
+      headers: { ...(authorization ? { authorization } : {}), ...settings.headers },
       ...(settings.method === 'GET' ? {} : { body: fillTemplate(settings.body, vars, settings.format.encoding) }),
     });
     failOnHttpStatus(res);
@@ -348,28 +342,41 @@ function fillTemplate(template: string, vars: TemplateVariables, encoding: Encod
 }
 
 /**
- * Adds each attachment's URL on a line of its own after the text: on the last part while it fits,
- * else as a new part (a URL longer than a part is sent whole rather than cut).
+ * `fetch` refuses a URL with credentials in it (`https://user:pass@host/…`), so they are taken
+ * out and sent as HTTP Basic authorization instead, as curl or a browser would. A configured
+ * `send_authorization` or `Authorization` header still wins over them.
  */
-function withAttachmentUrls(parts: string[], attachments: string[], maxLength: number): string[] {
-  const out = [...parts];
-  for (const attachment of attachments) {
-    const { url } = parseAttachment(attachment);
-    const last = out.at(-1);
-    if (last !== undefined && codePoints(last) + 1 + codePoints(url) <= maxLength) out[out.length - 1] = `${last}\n${url}`;
-    else out.push(url);
+function credentialsAsBasicAuth(url: string): { url: string; authorization?: string } {
+  const credentials = urlCredentials(url);
+  if (!credentials) return { url };
+  const bare = new URL(url);
+  bare.username = '';
+  bare.password = '';
+  const basic = Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64');
+  return { url: bare.toString(), authorization: `Basic ${basic}` };
+}
+
+/** The decoded user name and password of `https://user:pass@host/…`, if the URL has any. */
+function urlCredentials(url: string): { username: string; password: string } | undefined {
+  if (!URL.canParse(url)) return undefined;
+  const { username, password } = new URL(url);
+  if (username === '' && password === '') return undefined;
+  return { username: percentDecoded(username), password: percentDecoded(password) };
+}
+
+/** A URL part as written, when its `%` escapes do not decode (`%zz`). */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
-  return out;
 }
 
 function maxLengthOf(channel: Channel): number {
   const maxLength = channel.config.int('max_length', 160);
   if (maxLength < 1) throw new ChannelConfigError(`channel config "max_length" must be at least 1, not ${maxLength}`);
   return maxLength;
-}
-
-function codePoints(text: string): number {
-  return [...text].length;
 }
 
 function escapeXml(text: string): string {
@@ -391,9 +398,9 @@ function secretsOf(channel: Channel): string[] {
   collectSecrets(channel.config.toJSON(), false, secrets);
   const sendUrl = channel.config.string('send_url');
   if (sendUrl && URL.canParse(sendUrl)) {
-    const url = new URL(sendUrl);
-    if (url.password) secrets.push(decodeURIComponent(url.password));
-    for (const [key, value] of url.searchParams) if (SECRET_KEY.test(key)) secrets.push(value);
+    const password = urlCredentials(sendUrl)?.password;
+    if (password) secrets.push(password);
+    for (const [key, value] of new URL(sendUrl).searchParams) if (SECRET_KEY.test(key)) secrets.push(value);
   }
   return [...new Set(secrets)].filter((s) => s !== '' && !s.includes('{{'));
 }

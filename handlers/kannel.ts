@@ -1,5 +1,6 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { z } from 'zod';
+import { withAttachmentUrls } from '../src/attachment-urls.js';
 import {
   RequestError,
   accepted,
@@ -13,11 +14,10 @@ import {
 import type { Channel } from '../src/channel.js';
 import { isGsm7, toGsm7Lookalikes } from '../src/gsm7.js';
 import { failOnHttpStatus } from '../src/http-client.js';
-import { parseAttachment, type MsgOut } from '../src/msg.js';
-import { parseWith, requireParam } from '../src/request-fields.js';
+import type { MsgOut } from '../src/msg.js';
+import { parseWith, phoneUrn, requireMsgUuid, requireParam } from '../src/request-fields.js';
 import { ChannelConfigError, FailedWithReason, MessageInvalid } from '../src/send-error.js';
-import { splitText } from '../src/split-text.js';
-import { UrnError, newTelUrn, urnPath, type Urn } from '../src/urn.js';
+import { urnPath, type Urn } from '../src/urn.js';
 
 /** Kannel splits a long text into concatenated SMS itself (sendsms-user `max-messages`). */
 const MAX_LENGTH = 1600;
@@ -62,16 +62,15 @@ export const kannelHandler: ChannelHandler = {
 
 /** Every delivery report type: delivered, not delivered, queued on SMSC, submitted, rejected. */
 const DEFAULT_DLR_MASK = 31;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Kannel's delivery report types (the `%d` of a dlr-url) and what each means for a message. */
-const DLR_TYPES: Readonly<Record<string, Omit<IncomingStatus, 'msgUuid'>>> = {
-  '1': { status: 'delivered' },
-  '2': { status: 'failed', reason: 'not delivered to the phone' },
-  '4': { status: 'wired' },
-  '8': { status: 'sent' },
-  '16': { status: 'failed', reason: 'rejected by the SMSC' },
-};
+const DLR_TYPES: ReadonlyMap<string, Omit<IncomingStatus, 'msgUuid'>> = new Map<string, Omit<IncomingStatus, 'msgUuid'>>([
+  ['1', { status: 'delivered' }],
+  ['2', { status: 'failed', reason: 'not delivered to the phone' }],
+  ['4', { status: 'wired' }],
+  ['8', { status: 'sent' }],
+  ['16', { status: 'failed', reason: 'rejected by the SMSC' }],
+]);
 
 /** Kannel's `%T`: when the message was received, in seconds since the epoch. */
 const unixSeconds = z
@@ -82,7 +81,7 @@ const unixSeconds = z
 function receiveMessage(ctx: ReceiveContext): HandleResult {
   const params = ctx.params();
   const senderField = params.has('sender') || !params.has('from') ? 'sender' : 'from';
-  const urn = senderUrn(requireParam(params, senderField), senderField, ctx.channel.country);
+  const urn = phoneUrn(senderField, requireParam(params, senderField), ctx.channel.country);
   const text = params.get('message') ?? params.get('text') ?? '';
   const externalId = params.get('id') || undefined;
   const ts = params.get('ts');
@@ -92,23 +91,13 @@ function receiveMessage(ctx: ReceiveContext): HandleResult {
 
 function receiveStatus(ctx: ReceiveContext): HandleResult {
   const params = ctx.params();
-  const msgUuid = requireParam(params, 'id');
-  if (!UUID.test(msgUuid)) throw new RequestError(400, `"id" must be a message uuid, got "${msgUuid}"`);
+  const msgUuid = requireMsgUuid('id', requireParam(params, 'id'));
   const type = requireParam(params, 'status');
-  const report = DLR_TYPES[type];
+  const report = DLR_TYPES.get(type);
   if (!report) {
-    throw new RequestError(400, `"status" must be a Kannel delivery report type (${Object.keys(DLR_TYPES).join(', ')}), got "${type}"`);
+    throw new RequestError(400, `"status" must be a Kannel delivery report type (${[...DLR_TYPES.keys()].join(', ')}), got "${type}"`);
   }
-  return accepted({ statuses: [{ msgUuid: msgUuid.toLowerCase(), ...report }] });
-}
-
-function senderUrn(sender: string, field: string, country: string | null): Urn {
-  try {
-    return newTelUrn(sender, country, { allowSenderId: true });
-  } catch (err) {
-    if (err instanceof UrnError) throw new RequestError(400, `invalid "${field}": ${err.message}`);
-    throw err;
-  }
+  return accepted({ statuses: [{ msgUuid, ...report }] });
 }
 
 type Encoding = 'smart' | 'default' | 'unicode';
@@ -120,7 +109,7 @@ async function sendMessage(msg: MsgOut, ctx: SendContext): Promise<SendResult> {
   const { channel } = ctx;
   const sendUrl = sendsmsUrl(channel);
   const encoding = encodingOf(channel);
-  const parts = msg.attachments.length > 0 ? textWithAttachments(msg) : ctx.parts;
+  const parts = withAttachmentUrls(ctx.parts, msg.attachments, MAX_LENGTH);
   if (parts.length === 0) throw new MessageInvalid('message has no text and no attachments');
 
   const common = {
@@ -176,22 +165,14 @@ function encoded(text: string, encoding: Encoding): Record<string, string> {
   }
 }
 
-/** SMS carries only text: the attachments' URLs follow the text, one a line, split again. */
-function textWithAttachments(msg: MsgOut): string[] {
-  const urls = msg.attachments.map((a) => parseAttachment(a).url);
-  const text = [msg.text, ...urls].filter((line) => line.trim() !== '').join('\n');
-  return splitText(text, MAX_LENGTH);
-}
-
 /**
  * The number as the SMSC expects it: E.164, or with `use_national` the national number's digits
  * (`0788383383`) when it belongs to the channel's country. Short codes and sender ids go as they are.
  */
 function recipient(urn: Urn, channel: Channel): string {
   const path = urnPath(urn);
-  if (!channel.config.bool('use_national', false)) return path;
+  if (!channel.config.bool('use_national', false) || !channel.country) return path;
   const number = parsePhoneNumberFromString(path);
-  if (!number?.isValid()) return path;
-  if (channel.country && number.country !== channel.country.toUpperCase()) return path;
+  if (!number?.isValid() || number.country !== channel.country.toUpperCase()) return path;
   return number.formatNational().replace(/[^0-9]/g, '');
 }

@@ -1,8 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Channel } from '../src/channel.js';
 import {
   RequestError,
+  RetryLater,
   accepted,
   ignored,
   type ChannelHandler,
@@ -14,7 +14,7 @@ import {
 } from '../src/handler.js';
 import type { HttpResult } from '../src/http-client.js';
 import { parseAttachment, type Attachment, type MsgOut } from '../src/msg.js';
-import { parseJsonBody } from '../src/request-fields.js';
+import { fieldUrn, parseJsonBody } from '../src/request-fields.js';
 import {
   ChannelConfigError,
   ConnectionFailed,
@@ -26,7 +26,8 @@ import {
   Throttled,
   parseRetryAfter,
 } from '../src/send-error.js';
-import { UrnError, newTelegramUrn, parseUrn, type Urn } from '../src/urn.js';
+import { safeEqual } from '../src/signature.js';
+import { newTelegramUrn, parseUrn, type Urn } from '../src/urn.js';
 
 /**
  * Telegram Bot API (https://core.telegram.org/bots/api).
@@ -154,23 +155,12 @@ function checkSecretToken(ctx: ReceiveContext): void {
   if (expected === undefined) return;
   const given = ctx.request.headers.get(SECRET_HEADER);
   if (given === null) throw new RequestError(403, `missing header "${SECRET_HEADER}"`);
-  if (!sameSecret(given, expected)) throw new RequestError(403, `header "${SECRET_HEADER}" does not match the channel's secret_token`);
-}
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (!safeEqual(given, expected)) throw new RequestError(403, `header "${SECRET_HEADER}" does not match the channel's secret_token`);
 }
 
 /** The chat the message came from, which is where replies go: in a private chat, the person's own. */
 function chatUrn(message: TelegramMessage): Urn {
-  try {
-    return newTelegramUrn(message.chat.id, message.chat.username);
-  } catch (err) {
-    if (err instanceof UrnError) throw new RequestError(400, `"message.chat.id": ${err.message}`);
-    throw err;
-  }
+  return fieldUrn('message.chat.id', () => newTelegramUrn(message.chat.id, message.chat.username));
 }
 
 function senderName(message: TelegramMessage): string | undefined {
@@ -186,8 +176,8 @@ function isStartCommand(text: string): boolean {
 
 /**
  * The text and attachments of a message, or undefined when it holds nothing Herald stores
- * (a poll, a dice roll, a member joining). A media file that cannot be resolved is left out
- * and noted in the channel log: failing the request would make Telegram redeliver it forever.
+ * (a poll, a dice roll, a member joining). See `fileAttachment` for a media file that cannot
+ * be resolved.
  */
 async function messageContent(
   ctx: ReceiveContext,
@@ -232,7 +222,7 @@ function mediaFile(message: TelegramMessage): MediaFile | undefined {
   if (message.video_note) return fileOf('video_note', message.video_note, 'video/mp4');
   if (message.voice) return fileOf('voice', message.voice, 'audio/ogg');
   if (message.audio) return fileOf('audio', message.audio, 'audio/mpeg');
-  if (message.document) return fileOf('document', message.document, 'application');
+  if (message.document) return fileOf('document', message.document, 'application/octet-stream');
   if (message.sticker) {
     const { sticker } = message;
     const contentType = sticker.is_video ? 'video/webm' : sticker.is_animated ? 'application/x-tgsticker' : 'image/webp';
@@ -245,29 +235,39 @@ function fileOf(kind: string, media: { file_id: string; mime_type?: string | und
   return { kind, fileId: media.file_id, contentType: media.mime_type ?? usualType };
 }
 
-/** `getFile` → `file_path` → the download URL, or undefined (logged) when Telegram cannot say. */
+/**
+ * `getFile` → `file_path` → the download URL. When Telegram is unreachable or answers 5xx or
+ * 429, the whole update is refused with RetryLater (503), so Telegram delivers it again later and
+ * the attachment is not lost; the redelivery is stored once, by its message id. When Telegram
+ * answers that it cannot give the file (another 4xx, such as a file too big for bots, or no
+ * `file_path`), asking again would never succeed: the message is stored without it and the
+ * reason logged.
+ */
 async function fileAttachment(ctx: ReceiveContext, media: MediaFile): Promise<Attachment | undefined> {
   const unresolved = (why: string) => {
     ctx.log.error('media_unresolved', `${media.kind} ${media.fileId} left out: ${why}`);
     return undefined;
   };
   let api: BotApi;
-  let res: HttpResult;
   try {
     api = botApi(ctx.channel);
+  } catch (err) {
+    if (err instanceof ChannelConfigError) return unresolved(err.message);
+    throw err;
+  }
+  let res: HttpResult;
+  try {
     res = await ctx.http.request(`${api.methodUrl('getFile')}?file_id=${encodeURIComponent(media.fileId)}`);
   } catch (err) {
-    if (err instanceof ConnectionFailed || err instanceof ChannelConfigError) return unresolved(err.message);
+    if (err instanceof ConnectionFailed) throw new RetryLater('media_unavailable', `getFile for ${media.kind} failed: ${err.message}`);
     throw err;
   }
   const body = getFileResponseSchema.safeParse(res.json());
-  if (res.status < 200 || res.status >= 300) {
-    return unresolved(`getFile answered HTTP ${res.status}${body.success && body.data.description ? `: ${body.data.description}` : ''}`);
-  }
+  const description = body.success && body.data.description ? `: ${body.data.description}` : '';
+  if (res.status === 429 || res.status >= 500) throw new RetryLater('media_unavailable', `getFile for ${media.kind} answered HTTP ${res.status}${description}`);
+  if (res.status < 200 || res.status >= 300) return unresolved(`getFile answered HTTP ${res.status}${description}`);
   const filePath = body.success && body.data.ok ? body.data.result?.file_path : undefined;
-  if (!filePath) {
-    return unresolved(`getFile answered without a file_path${body.success && body.data.description ? `: ${body.data.description}` : ''}`);
-  }
+  if (!filePath) return unresolved(`getFile answered without a file_path${description}`);
   return `${media.contentType}:${api.fileUrl(filePath)}`;
 }
 
@@ -280,7 +280,7 @@ interface BotApi {
 
 function botApi(channel: Channel): BotApi {
   const token = channel.config.requireString('auth_token');
-  const base = channel.config.string('base_url', DEFAULT_BASE_URL).replace(/\/+$/, '');
+  const base = channel.config.baseUrl('base_url', DEFAULT_BASE_URL);
   return {
     methodUrl: (method) => `${base}/bot${token}/${method}`,
     fileUrl: (filePath) => `${base}/file/bot${token}/${filePath}`,

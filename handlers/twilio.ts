@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import {
   RequestError,
@@ -12,7 +12,7 @@ import {
 } from '../src/handler.js';
 import { failOnHttpStatus, type HttpResult } from '../src/http-client.js';
 import { parseAttachment, type Attachment, type MsgOut, type MsgStatus } from '../src/msg.js';
-import { requireParam } from '../src/request-fields.js';
+import { phoneUrn, requireMsgUuid, requireParam } from '../src/request-fields.js';
 import {
   ChannelConfigError,
   ContactStopped,
@@ -22,7 +22,8 @@ import {
   Throttled,
   parseRetryAfter,
 } from '../src/send-error.js';
-import { UrnError, newTelUrn, urnPath, type Urn } from '../src/urn.js';
+import { safeEqual } from '../src/signature.js';
+import { urnPath } from '../src/urn.js';
 
 /**
  * Twilio Programmable SMS (https://www.twilio.com/docs/messaging).
@@ -31,7 +32,8 @@ import { UrnError, newTelUrn, urnPath, type Urn } from '../src/urn.js';
  *   `NumMedia`, `MediaUrl{N}`, `MediaContentType{N}`. Answered with empty TwiML.
  * - `POST status`: the `StatusCallback` Herald gives Twilio with each message, carrying the
  *   message's uuid as `?id=`; form fields `MessageSid` and `MessageStatus` (`SmsSid`/`SmsStatus`
- *   on older accounts) and `ErrorCode` for failures.
+ *   on older accounts) and `ErrorCode` for failures. Error 21610 means the recipient (`To`)
+ *   replied STOP: the message fails and the contact is stopped.
  * - Both are signed with `X-Twilio-Signature` (see `twilioSignature`), checked unless config
  *   `validate_signature` is false.
  * - Sending: `POST {base_url}/2010-04-01/Accounts/{account_sid}/Messages.json` once per text part,
@@ -58,7 +60,6 @@ const DEFAULT_BASE_URL = 'https://api.twilio.com';
 /** Twilio takes at most 10 media per message, and delivers at most 10. */
 const MAX_MEDIA = 10;
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Twilio error codes that mean something other than "this message failed". */
 const UNSUBSCRIBED_RECIPIENT = '21610';
@@ -68,26 +69,26 @@ const TOO_MANY_REQUESTS = '20429';
  * Twilio's message status words and what they mean for an outgoing message; `null` for the
  * statuses of incoming messages, which a status callback has no business reporting.
  */
-const STATUS_WORDS: Readonly<Record<string, MsgStatus | null>> = {
-  accepted: 'wired',
-  scheduled: 'wired',
-  queued: 'wired',
-  sending: 'wired',
-  sent: 'sent',
-  partially_delivered: 'sent',
-  delivered: 'delivered',
-  read: 'read',
-  undelivered: 'failed',
-  failed: 'failed',
-  canceled: 'failed',
-  receiving: null,
-  received: null,
-};
+const STATUS_WORDS: ReadonlyMap<string, MsgStatus | null> = new Map<string, MsgStatus | null>([
+  ['accepted', 'wired'],
+  ['scheduled', 'wired'],
+  ['queued', 'wired'],
+  ['sending', 'wired'],
+  ['sent', 'sent'],
+  ['partially_delivered', 'sent'],
+  ['delivered', 'delivered'],
+  ['read', 'read'],
+  ['undelivered', 'failed'],
+  ['failed', 'failed'],
+  ['canceled', 'failed'],
+  ['receiving', null],
+  ['received', null],
+]);
 
 function receiveMessage(ctx: ReceiveContext): HandleResult {
   verifySignature(ctx);
   const params = ctx.params();
-  const urn = senderUrn(requireParam(params, 'From'), ctx.channel.country);
+  const urn = phoneUrn('From', requireParam(params, 'From'), ctx.channel.country);
   const externalId = requireParam(params, 'MessageSid');
   // An MMS may come with no text at all.
   const text = params.get('Body') ?? '';
@@ -103,30 +104,27 @@ function receiveStatus(ctx: ReceiveContext): HandleResult {
   const params = ctx.params();
   const word = params.get('MessageStatus') ?? params.get('SmsStatus');
   if (!word) throw new RequestError(400, 'missing required field "MessageStatus"');
-  const status = STATUS_WORDS[word];
+  const status = STATUS_WORDS.get(word);
   if (status === undefined) {
-    throw new RequestError(400, `"MessageStatus" is "${word}", not one of ${Object.keys(STATUS_WORDS).join(', ')}`);
+    throw new RequestError(400, `"MessageStatus" is "${word}", not one of ${[...STATUS_WORDS.keys()].join(', ')}`);
   }
   if (status === null) return ignored(`"${word}" is the status of an incoming message`);
 
-  const reason = status === 'failed' ? params.get('ErrorCode') || word : undefined;
+  const errorCode = status === 'failed' ? params.get('ErrorCode') || undefined : undefined;
+  const reason = status === 'failed' ? errorCode ?? word : undefined;
   const msgUuid = ctx.url.searchParams.get('id');
-  if (msgUuid !== null) {
-    if (!UUID.test(msgUuid)) throw new RequestError(400, `"id" must be a message uuid, got "${msgUuid}"`);
-    return accepted({ statuses: [{ msgUuid: msgUuid.toLowerCase(), status, ...(reason ? { reason } : {}) }] });
-  }
-  const externalId = params.get('MessageSid') || params.get('SmsSid');
-  if (!externalId) throw new RequestError(400, 'missing required field "MessageSid"');
-  return accepted({ statuses: [{ externalId, status, ...(reason ? { reason } : {}) }] });
+  const found = msgUuid !== null ? { msgUuid: requireMsgUuid('id', msgUuid) } : { externalId: messageSidOf(params) };
+  const statuses = [{ ...found, status, ...(reason ? { reason } : {}) }];
+  if (errorCode !== UNSUBSCRIBED_RECIPIENT) return accepted({ statuses });
+  const recipient = phoneUrn('To', requireParam(params, 'To'), ctx.channel.country);
+  return accepted({ statuses, events: [{ type: 'stop_contact', urn: recipient }] });
 }
 
-function senderUrn(from: string, country: string | null): Urn {
-  try {
-    return newTelUrn(from, country, { allowSenderId: true });
-  } catch (err) {
-    if (err instanceof UrnError) throw new RequestError(400, `invalid "From": ${err.message}`);
-    throw err;
-  }
+/** The message's sid, under its current name or the one older accounts use. */
+function messageSidOf(params: URLSearchParams): string {
+  const sid = params.get('MessageSid') || params.get('SmsSid');
+  if (!sid) throw new RequestError(400, 'missing required field "MessageSid"');
+  return sid;
 }
 
 /** `MediaContentType{N}:MediaUrl{N}` for each of the `NumMedia` media. */
@@ -151,7 +149,7 @@ function verifySignature(ctx: ReceiveContext): void {
   const given = ctx.request.headers.get('x-twilio-signature');
   if (!given) throw new RequestError(403, 'missing X-Twilio-Signature header');
   const expected = twilioSignature(config.requireString('auth_token'), ctx.publicUrl, postedParams(ctx));
-  if (!sameText(given, expected)) throw new RequestError(403, 'X-Twilio-Signature does not match the request');
+  if (!safeEqual(given, expected)) throw new RequestError(403, 'X-Twilio-Signature does not match the request');
 }
 
 /** The form fields of the body, the only parameters Twilio signs besides the URL's own query. */
@@ -181,13 +179,6 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Compares in constant time, so a forger cannot find the signature byte by byte. */
-function sameText(given: string, expected: string): boolean {
-  const a = Buffer.from(given, 'utf8');
-  const b = Buffer.from(expected, 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 async function sendMessage(msg: MsgOut, ctx: SendContext): Promise<SendResult> {
   const { channel } = ctx;
   const accountSid = channel.config.requireString('account_sid');
@@ -200,7 +191,7 @@ async function sendMessage(msg: MsgOut, ctx: SendContext): Promise<SendResult> {
   if (media.length > MAX_MEDIA) throw new MessageInvalid(`Twilio takes at most ${MAX_MEDIA} attachments, got ${media.length}`);
   if (ctx.parts.length === 0 && media.length === 0) throw new MessageInvalid('message has no text and no attachments');
 
-  const baseUrl = channel.config.string('base_url', DEFAULT_BASE_URL).replace(/\/+$/, '');
+  const baseUrl = channel.config.baseUrl('base_url', DEFAULT_BASE_URL);
   const url = `${baseUrl}/2010-04-01/Accounts/${encodeURIComponent(accountSid)}/Messages.json`;
   const headers = {
     authorization: `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`,

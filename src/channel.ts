@@ -57,9 +57,17 @@ export class ChannelConfig {
     return out;
   }
 
-  has(key: string): boolean {
-    const value = this.values[key];
-    return value !== undefined && value !== null && value !== '';
+  /**
+   * The http(s) URL of a provider's API, without a trailing slash so paths can be appended.
+   *
+   * @example config.baseUrl('base_url', 'https://api.telegram.org') // 'https://tg-proxy.example.com'
+   */
+  baseUrl(key: string, fallback: string): string {
+    const value = this.string(key, fallback);
+    if (!/^https?:\/\//i.test(value) || !URL.canParse(value)) {
+      throw new ChannelConfigError(`channel config "${key}" must be an http(s) URL, not "${value}"`);
+    }
+    return withoutTrailingSlash(value);
   }
 
   toJSON(): Record<string, unknown> {
@@ -90,5 +98,9 @@ export interface Channel {
  * // 'https://herald.example.com/c/t/<uuid>/status'
  */
 export function callbackUrl(baseUrl: string, channel: Pick<Channel, 'type' | 'uuid'>, action: string): string {
-  return `${baseUrl.replace(/\/+$/, '')}/c/${channel.type}/${channel.uuid}/${action}`;
+  return `${withoutTrailingSlash(baseUrl)}/c/${channel.type}/${channel.uuid}/${action}`;
+}
+
+function withoutTrailingSlash(url: string): string {
+  return url.replace(/\/+$/, '');
 }

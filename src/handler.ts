@@ -130,6 +130,24 @@ export class RequestError extends Error {
   }
 }
 
+/**
+ * A valid provider request that cannot be handled yet because something it needs is unavailable
+ * for now, such as a provider API the handler calls while receiving (Telegram's getFile answering
+ * 5xx). Answered 503 with nothing written, so the provider delivers the request again later; the
+ * server's deduplication makes a redelivery safe. `code` goes into the channel log.
+ *
+ * @example throw new RetryLater('media_unavailable', 'getFile answered HTTP 502')
+ */
+export class RetryLater extends Error {
+  override readonly name = 'RetryLater';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface SendContext {
   channel: Channel;
   /** The text split to the handler's `maxLength`; never empty when there is text. */

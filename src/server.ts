@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import type { Backend } from './backend.js';
 import type { Channel } from './channel.js';
 import { ChannelLogger, dumpHttp, type ChannelLogType } from './channel-log.js';
-import { RequestError, type ChannelHandler, type HandleResult, type HandlerRoute, type ReceiveContext } from './handler.js';
+import { RequestError, RetryLater, type ChannelHandler, type HandleResult, type HandlerRoute, type ReceiveContext } from './handler.js';
 import { HttpClient } from './http-client.js';
 import { BodyTooLarge, readBody } from './read-body.js';
 import { commitHandled, type ResponseItem } from './receive.js';
+import { isUuid } from './request-fields.js';
 import { ChannelConfigError } from './send-error.js';
 import { UrnError } from './urn.js';
 
@@ -17,8 +18,6 @@ export interface ServerDeps {
   baseUrl: string;
   logger: Logger;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The HTTP app: provider callbacks at `/c/{type}/{uuid}/{action}`, routed to the handler of
@@ -55,7 +54,7 @@ async function receive(c: Context, deps: ServerDeps, handlers: Map<string, Chann
   if (!handler) return envelope(404, 'Error', [{ type: 'error', error: `unknown channel type "${type}"` }]);
   let channel: Channel | null;
   try {
-    channel = UUID.test(uuid) ? await deps.backend.getChannel(uuid.toLowerCase()) : null;
+    channel = isUuid(uuid) ? await deps.backend.getChannel(uuid.toLowerCase()) : null;
   } catch (err) {
     deps.logger.error({ err, channel: uuid }, 'channel lookup failed');
     return envelope(503, 'Error', [{ type: 'error', error: 'channel lookup failed; try again' }]);
@@ -88,11 +87,11 @@ async function receive(c: Context, deps: ServerDeps, handlers: Map<string, Chann
     elapsedMs: Math.round(performance.now() - started),
     createdOn,
   });
-  try {
-    await deps.backend.writeChannelLog(log.finish());
-  } catch (err) {
+  // The provider's answer waits only for what it is about (the message, status or event); the
+  // log goes into the backend's next batch, and the backend flushes pending batches on close.
+  deps.backend.writeChannelLog(log.finish()).catch((err: unknown) => {
     deps.logger.warn({ err, channel: channel.uuid }, 'channel log not written');
-  }
+  });
   return response;
 }
 
@@ -141,6 +140,11 @@ function rejection(err: unknown, log: ChannelLogger, logger: Logger): Response {
   if (err instanceof RouteNotFound) {
     log.error('route_not_found', err.message);
     return envelope(err.status, 'Error', [{ type: 'error', error: err.message }]);
+  }
+  if (err instanceof RetryLater) {
+    // Something the provider can fix by trying again later (a media file not reachable yet).
+    log.error(err.code, err.message);
+    return envelope(503, 'Error', [{ type: 'error', error: err.message }]);
   }
   if (err instanceof BodyTooLarge) {
     log.error('body_too_large', err.message);

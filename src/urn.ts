@@ -108,14 +108,22 @@ export function parseUrn(urn: string): ParsedUrn {
   return display ? { scheme: scheme as UrnScheme, path, display } : { scheme: scheme as UrnScheme, path };
 }
 
+/** Schemes whose URNs have no `#display` part, so a `#` in one is a mistake, not a name. */
+const WITHOUT_DISPLAY: readonly UrnScheme[] = ['tel', 'ext'];
+
 /**
  * Normalises a URN given by an upstream app: `tel:` becomes E.164 using the channel's country
  * (short codes kept), the other schemes are validated and their display part lowercased.
+ * A `#` in a `tel:` or `ext:` URN is an error rather than a display part silently dropped.
  *
  * @example normalizeUrn('tel:0788383383', 'RW') // 'tel:+250788383383'
  */
 export function normalizeUrn(urn: string, country: string | null): Urn {
-  const { scheme, path, display } = parseUrn(urn.trim());
+  const trimmed = urn.trim();
+  const { scheme, path, display } = parseUrn(trimmed);
+  if (WITHOUT_DISPLAY.includes(scheme) && trimmed.includes('#')) {
+    throw new UrnError(`"${trimmed.slice(scheme.length + 1)}" contains '#': ${scheme} URNs have no display part`);
+  }
   switch (scheme) {
     case 'tel':
       return newTelUrn(path, country);

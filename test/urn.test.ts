@@ -56,6 +56,9 @@ describe('normalizeUrn', () => {
     ['a negative Twitter id', 'twitterid:-12', null, '"-12" is not a Twitter user id'],
     ['an external id with a space', 'ext:user 42', null, '"user 42" is not a valid external id (1–255 characters, no spaces or \'#\')'],
     ['an external id that is too long', `ext:${'x'.repeat(256)}`, null, `"${'x'.repeat(256)}" is not a valid external id`],
+    ['an external id with a display part', 'ext:a#b', null, `"a#b" contains '#': ext URNs have no display part`],
+    ['an external id ending in #', 'ext:a#', null, `"a#" contains '#': ext URNs have no display part`],
+    ['a phone number with a display part', 'tel:+250788383383#bob', 'RW', `"+250788383383#bob" contains '#': tel URNs have no display part`],
   ])('rejects %s', (_, urn, country, message) => {
     expect(() => normalizeUrn(urn, country)).toThrow(UrnError);
     expect(() => normalizeUrn(urn, country)).toThrow(message);

@@ -13,6 +13,8 @@ const SENT_UUID = '0191e180-7d60-7000-8000-0000000000aa';
 /** Status cases refer to a message already handed to the provider. */
 const sentMsg = { prepare: (backend: MemoryBackend, channel: Channel) => void backend.addSentMsg({ channel, uuid: SENT_UUID }) };
 const JSON_CHANNEL_UUID = '8eb23e93-5ecb-45ba-b726-0000000000e5';
+/** The Basic authorization for the user and password `https://herald:p%40ss%3Aword@…` carries. */
+const BASIC_HERALD = `Basic ${Buffer.from('herald:p@ss:word').toString('base64')}`;
 
 runIncomingCases({
   handler,
@@ -157,11 +159,11 @@ runIncomingCases({
       response: '\\"text\\"',
     },
     {
-      label: 'unknown scheme in the channel config → 400',
+      label: 'unknown scheme in the channel config → 503 until it is fixed',
       channel: 'badScheme',
       url: 'receive',
       form: { from: '+250788383383', text: 'hi' },
-      status: 400,
+      status: 503,
       response: 'channel config \\"scheme\\"',
     },
 
@@ -173,6 +175,12 @@ runIncomingCases({
     { label: 'POST delivered as JSON', url: 'delivered', body: { id: SENT_UUID }, ...sentMsg, status: 200, statuses: [{ msgUuid: SENT_UUID, status: 'delivered' }] },
     { label: 'status for an unknown message → Ignored', url: 'delivered', form: { id: DEFAULT_OUTGOING_UUID }, status: 200, response: 'Ignored' },
     { label: 'status without id → 400', url: 'sent', form: { status: 'ok' }, ...sentMsg, status: 400, response: 'missing required field \\"id\\"' },
+    ...['constructor', '__proto__'].map((action) => ({
+      label: `an action named like a key every object inherits ("${action}") → 404`,
+      url: `${action}?id=${SENT_UUID}`,
+      ...sentMsg,
+      status: 404,
+    })),
     { label: 'status with an id that is not a uuid → 400', method: 'GET', url: 'failed?id=12345', ...sentMsg, status: 400, response: 'invalid field \\"id\\"' },
 
     // stopped
@@ -223,6 +231,12 @@ runOutgoingCases({
     medium: { address: '+250788000000', config: { send_url: 'https://example.com/send', max_length: 40 } },
     checked: { address: '+250788000000', config: { send_url: 'https://example.com/send', mt_response_check: 'ACCEPTED' } },
     ext: { address: 'herald', config: { send_url: 'https://example.com/send', scheme: 'ext' } },
+    credentials: { address: '+250788000000', config: { send_url: 'https://herald:p%40ss%3Aword@example.com/send' } },
+    credentialsAndAuthorization: {
+      address: '+250788000000',
+      config: { send_url: 'https://herald:p%40ss%3Aword@example.com/send', send_authorization: 'Token sk_live_abc123' },
+    },
+    inheritedContentType: { config: { send_url: 'https://example.com/send', content_type: 'constructor' } },
     noUrl: { config: {} },
     badMethod: { config: { send_url: 'https://example.com/send', send_method: 'DELETE' } },
   },
@@ -403,6 +417,43 @@ runOutgoingCases({
       exchanges: [{ reply: { url: 'https://example.com/send' } }, { reply: { url: 'https://example.com/send', status: 500 } }],
       status: 'errored',
       reason: 'connection_failed',
+    },
+    {
+      label: 'credentials in send_url go as Basic authorization, not in the URL, and never into the log',
+      channel: 'credentials',
+      msg: { text: 'hi' },
+      exchanges: [
+        {
+          reply: { url: 'https://example.com/send', body: 'ok' },
+          request: { url: 'https://example.com/send', headers: { authorization: BASIC_HERALD } },
+        },
+      ],
+      status: 'wired',
+      check: ({ log }) => {
+        const logged = JSON.stringify(log);
+        expect(logged).not.toContain('p@ss:word');
+        expect(logged).not.toContain(BASIC_HERALD.slice('Basic '.length));
+      },
+    },
+    {
+      label: 'a configured send_authorization wins over credentials in send_url',
+      channel: 'credentialsAndAuthorization',
+      msg: { text: 'hi' },
+      exchanges: [
+        {
+          reply: { url: 'https://example.com/send', body: 'ok' },
+          request: { url: 'https://example.com/send', headers: { authorization: 'Token sk_live_abc123' } },
+        },
+      ],
+      status: 'wired',
+    },
+    {
+      label: 'content_type named like a key every object inherits → failed (channel_config), nothing sent',
+      channel: 'inheritedContentType',
+      msg: {},
+      exchanges: [],
+      status: 'failed',
+      reason: 'channel_config',
     },
     { label: 'no send_url → failed (channel_config), nothing sent', channel: 'noUrl', msg: {}, exchanges: [], status: 'failed', reason: 'channel_config' },
     { label: 'unsupported send_method → failed (channel_config)', channel: 'badMethod', msg: {}, exchanges: [], status: 'failed', reason: 'channel_config' },

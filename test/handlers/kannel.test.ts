@@ -43,6 +43,12 @@ const channels = {
     address: '2023',
     config: { username: 'herald4', password: 'fourth-secret' },
   },
+  nationalNoCountry: {
+    uuid: '8eb23e93-5ecb-45ba-b726-00000000b005',
+    address: '2025',
+    country: null,
+    config: { send_url: SEND_URL, username: 'herald6', password: 'sixth-secret', use_national: true },
+  },
   misconfigured: {
     uuid: '8eb23e93-5ecb-45ba-b726-00000000b004',
     address: '2024',
@@ -145,14 +151,14 @@ runIncomingCases({
       method: 'GET',
       url: 'receive?sender=%2B12&message=hi',
       status: 400,
-      response: 'invalid \\"sender\\"',
+      response: 'invalid field \\"sender\\"',
     },
     {
       label: 'receive with an invalid `from` alias → 400 naming "from"',
       method: 'GET',
       url: 'receive?from=not+a+number!&message=hi',
       status: 400,
-      response: 'invalid \\"from\\"',
+      response: 'invalid field \\"from\\"',
     },
     {
       label: 'receive with a ts that is not a unix time → 400 naming "ts"',
@@ -218,8 +224,18 @@ runIncomingCases({
       method: 'GET',
       url: 'status?id=12345&status=1',
       status: 400,
-      response: '\\"id\\" must be a message uuid',
+      response: 'invalid field \\"id\\": \\"12345\\" is not a message uuid',
     },
+    ...['constructor', '__proto__', 'toString'].map(
+      (word): IncomingCase => ({
+        label: `status "${word}" (a key every object inherits) → 400 naming "status"`,
+        method: 'GET',
+        url: `status?id=${SENT_UUID}&status=${word}`,
+        prepare: (backend, channel) => void backend.addSentMsg({ channel, uuid: SENT_UUID }),
+        status: 400,
+        response: ['\\"status\\"', `got \\"${word}\\"`],
+      }),
+    ),
   ],
 });
 
@@ -234,6 +250,9 @@ const DEFAULT_QUERY = {
   'dlr-mask': '31',
 };
 const ACCEPTED = { url: SEND_URL, status: 202, body: '0: Accepted for delivery' };
+/** Text and a signed download URL (about 1,000 characters, no spaces) that do not fit one part together. */
+const LONG_TEXT = 'word '.repeat(140).trim();
+const LONG_URL = `https://files.example.com/${'a1/'.repeat(320)}photo.jpg?sig=${'b'.repeat(25)}`;
 
 runOutgoingCases({
   handler,
@@ -312,6 +331,13 @@ runOutgoingCases({
       status: 'wired',
     },
     {
+      label: 'use_national without a channel country keeps E.164: no number is national to it',
+      channel: 'nationalNoCountry',
+      msg: { urn: 'tel:+447911123456', text: 'Hello' },
+      exchanges: [{ reply: ACCEPTED, request: { query: { to: '+447911123456' } } }],
+      status: 'wired',
+    },
+    {
       label: 'default encoding sends the text as is, with no coding, and no from without an address',
       channel: 'plain',
       msg: { text: 'Simple message ☺' },
@@ -340,6 +366,15 @@ runOutgoingCases({
           reply: ACCEPTED,
           request: { query: { text: 'Look at this\nhttps://example.com/a.jpg\nhttps://example.com/b.mp3' } },
         },
+      ],
+      status: 'wired',
+    },
+    {
+      label: 'a long attachment URL is never cut: it goes whole in a part of its own',
+      msg: { text: LONG_TEXT, attachments: [`image/jpeg:${LONG_URL}`] },
+      exchanges: [
+        { reply: ACCEPTED, request: { query: { text: LONG_TEXT } } },
+        { reply: ACCEPTED, request: { query: { text: LONG_URL } } },
       ],
       status: 'wired',
     },

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { reasonCode, telegramHandler as handler } from '../../handlers/telegram.js';
-import { runIncomingCases } from '../harness/incoming.js';
+import { MemoryBackend } from '../../backends/memory/backend.js';
+import { createApp } from '../../src/server.js';
+import { TEST_BASE_URL, runIncomingCases } from '../harness/incoming.js';
+import { testLogger } from '../harness/logger.js';
 import { runOutgoingCases } from '../harness/outgoing.js';
 import { FakeProvider } from '../harness/provider.js';
 
@@ -17,6 +20,7 @@ const channels = {
   secured: { config: { auth_token: TOKEN, secret_token: SECRET } },
   proxied: { config: { auth_token: TOKEN, base_url: `${PROXY}/` } },
   tokenless: { config: {} },
+  schemeless: { config: { auth_token: TOKEN, base_url: 'tg-proxy.example.com' } },
 };
 
 const nic = { id: 3527065, first_name: 'Nic', last_name: 'Pottier', username: 'NicPottier' };
@@ -116,6 +120,14 @@ runIncomingCases({
       msgs: [{ text: 'the report', attachments: [`application/pdf:${FILES}/documents/file_4.pdf`] }],
     },
     {
+      label: 'document without mime type → application/octet-stream',
+      url: 'receive',
+      body: update({ document: { file_id: 'doc2', file_unique_id: 'd2', file_name: 'notes' } }),
+      provider: [getFile('doc2', 'documents/file_7')],
+      status: 200,
+      msgs: [{ text: '', attachments: [`application/octet-stream:${FILES}/documents/file_7`] }],
+    },
+    {
       label: 'static sticker → image/webp',
       url: 'receive',
       body: update({ sticker: { file_id: 'stk', file_unique_id: 's', type: 'regular', width: 512, height: 512, is_animated: false, is_video: false } }),
@@ -142,13 +154,21 @@ runIncomingCases({
       check: logErrors(['media_unresolved']),
     },
     {
-      label: 'getFile unreachable: an empty message is stored, the error logged',
+      label: 'getFile answers 400 "file is too big": stored without the attachment, since asking again cannot help',
+      url: 'receive',
+      body: update({ caption: 'film', video: { file_id: 'huge', file_unique_id: 'h', width: 1, height: 1, duration: 600 } }),
+      provider: [{ url: `${API}/getFile`, status: 400, body: { ok: false, error_code: 400, description: 'Bad Request: file is too big' } }],
+      status: 200,
+      msgs: [{ text: 'film', attachments: [] }],
+      check: ({ backend }) => expect(backend.logs[0]!.errors[0]!.message).toContain('file is too big'),
+    },
+    {
+      label: 'getFile unreachable: 503 so Telegram delivers the update again, nothing stored',
       url: 'receive',
       body: update({ voice: { file_id: 'v9', file_unique_id: 'v', duration: 1 } }),
       provider: [{ url: `${API}/getFile`, networkError: true }],
-      status: 200,
-      msgs: [{ urn: NIC, text: '', attachments: [], externalId: '41' }],
-      check: logErrors(['connection_failed', 'media_unresolved']),
+      status: 503,
+      check: ({ backend }) => expect(backend.logs[0]!.errors.map((e) => e.code)).toContain('connection_failed'),
     },
     {
       label: 'getFile answers 200 without a file_path: stored without the attachment',
@@ -160,13 +180,20 @@ runIncomingCases({
       check: logErrors(['media_unresolved']),
     },
     {
-      label: 'getFile answers 502: stored without the attachment',
+      label: 'getFile answers 502: 503 so Telegram delivers the update again, nothing stored',
       url: 'receive',
       body: update({ caption: 'pic', photo: [{ file_id: 'p', file_unique_id: 'p', width: 1, height: 1 }] }),
       provider: [{ url: `${API}/getFile`, status: 502, body: 'Bad Gateway' }],
-      status: 200,
-      msgs: [{ text: 'pic', attachments: [] }],
-      check: logErrors(['media_unresolved']),
+      status: 503,
+    },
+    {
+      label: 'getFile answers 429: 503 so Telegram delivers the update again, nothing stored',
+      url: 'receive',
+      body: update({ caption: 'pic', photo: [{ file_id: 'p', file_unique_id: 'p', width: 1, height: 1 }] }),
+      provider: [
+        { url: `${API}/getFile`, status: 429, body: { ok: false, error_code: 429, description: 'Too Many Requests: retry after 5', parameters: { retry_after: 5 } } },
+      ],
+      status: 503,
     },
     {
       label: 'media on a channel without auth_token: stored without the attachment, no call made',
@@ -286,6 +313,38 @@ runIncomingCases({
       response: 'does not match',
     },
   ],
+});
+
+describe('Telegram redelivering an update after a 503', () => {
+  it('stores the message once, with its attachment, when getFile works again', async () => {
+    const backend = new MemoryBackend();
+    const channel = backend.addChannel({ type: 'tg', config: { auth_token: TOKEN } });
+    const app = createApp({ backend, handlers: [handler], baseUrl: TEST_BASE_URL, logger: testLogger });
+    const deliver = () =>
+      app.request(`${TEST_BASE_URL}/c/tg/${channel.uuid}/receive`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(update({ caption: 'pic', photo: [{ file_id: 'p', file_unique_id: 'p', width: 1, height: 1 }] })),
+      });
+
+    provider.expect([{ url: `${API}/getFile`, status: 502, body: 'Bad Gateway' }]);
+    expect((await deliver()).status).toBe(503);
+    expect(backend.msgsIn).toEqual([]);
+
+    provider.expect([getFile('p', 'photos/file_9.jpg')]);
+    const first = await deliver();
+    expect(first.status).toBe(200);
+    provider.expect([getFile('p', 'photos/file_9.jpg')]);
+    const again = await deliver();
+    expect(again.status).toBe(200);
+
+    expect(provider.mismatches).toEqual([]);
+    expect(backend.msgsIn.map((m) => ({ text: m.text, attachments: m.attachments }))).toEqual([
+      { text: 'pic', attachments: [`image/jpeg:${FILES}/photos/file_9.jpg`] },
+    ]);
+    const uuidOf = async (res: Response) => ((await res.json()) as { data: { msg_uuid: string }[] }).data[0]!.msg_uuid;
+    expect(await uuidOf(again)).toBe(await uuidOf(first));
+  });
 });
 
 const sent = (messageId: number) => ({ ok: true, result: { message_id: messageId, chat: { id: 12345, type: 'private' }, date: DATE } });
@@ -530,6 +589,15 @@ runOutgoingCases({
       ],
       status: 'errored',
       reason: 'connection_failed',
+    },
+    {
+      label: 'a base_url that is not an http(s) URL → failed, channel_config',
+      channel: 'schemeless',
+      msg: { urn: URN, text: 'hi' },
+      exchanges: [],
+      status: 'failed',
+      reason: 'channel_config',
+      check: ({ log }) => expect(log.errors[0]!.message).toContain('"base_url" must be an http(s) URL'),
     },
     {
       label: 'a non-telegram URN → failed, nothing sent',
