@@ -551,6 +551,39 @@ export function queueContract(
       });
     });
 
+    describe('sent markers', () => {
+      it('a marker is visible until its TTL passes by the queue\'s clock', async () => {
+        await queue.markSent('m1', 10_000);
+        expect(await queue.wasSent('m1')).toBe(true);
+        clock.advance(9_999);
+        expect(await queue.wasSent('m1')).toBe(true);
+        clock.advance(1);
+        expect(await queue.wasSent('m1')).toBe(false);
+      });
+
+      it('an id never marked was not sent, and markers are per id', async () => {
+        expect(await queue.wasSent('unknown')).toBe(false);
+        await queue.markSent('m1', 10_000);
+        expect(await queue.wasSent('m2')).toBe(false);
+      });
+
+      it('marking again restarts the TTL', async () => {
+        await queue.markSent('m1', 1_000);
+        clock.advance(800);
+        await queue.markSent('m1', 1_000);
+        clock.advance(800);
+        expect(await queue.wasSent('m1')).toBe(true);
+        clock.advance(200);
+        expect(await queue.wasSent('m1')).toBe(false);
+      });
+
+      it('clear drops markers', async () => {
+        await queue.markSent('m1', 60_000);
+        await queue.clear();
+        expect(await queue.wasSent('m1')).toBe(false);
+      });
+    });
+
     describe('finishing tokens', () => {
       it('completing an unknown token changes nothing', async () => {
         await push('a', ['a1']);
