@@ -47,8 +47,12 @@ export interface Backend {
 export interface StatusWriteResult {
   /** The message the update was for, when it was found. */
   msgUuid: string | null;
-  /** `updated` moved it forward; `unchanged` was not a forward move; `unknown` found no message. */
-  result: 'updated' | 'unchanged' | 'unknown';
+  /**
+   * `updated` moved it forward; `unchanged` was not a forward move; `unknown` found no message;
+   * `spooled` could not be checked (the database is down) and was saved to the spool, to be
+   * applied when it is back: accept it.
+   */
+  result: 'updated' | 'unchanged' | 'unknown' | 'spooled';
 }
 
 export interface NewMsgOut {
@@ -87,4 +91,6 @@ export type CheckStatus = 'ok' | 'degraded' | 'down';
 export interface HealthChecks {
   database: CheckStatus;
   queue: CheckStatus;
+  /** `degraded` while documents wait in the disk spool; absent without a spool. */
+  spool?: CheckStatus;
 }

@@ -1,0 +1,396 @@
+/**
+ * PostgresBackend: Postgres is the source of truth, the Queue only a scheduler (DESIGN §3).
+ *
+ * - Incoming messages, channel events and channel logs go through the WriteBatcher, status
+ *   reports through the StatusCommitter: both group commits (see group-commit.ts).
+ * - When the database cannot be reached and a spool is given, those four writes go to the spool
+ *   instead and still answer success (`spooled` for status reports); `replaySpooled` stores them
+ *   later through the same paths, idempotently. Without a spool the error is thrown.
+ * - Outgoing: the row is written `queued` first, then pushed; a failed push is left to the
+ *   Reconciler. A popped entry is sent only if its row can be claimed (a lease) and its
+ *   sent marker is not set: duplicates in the queue are skipped.
+ * - Migrations are not run here: the composition root calls `migrate(sql)` before `create`.
+ */
+import type { Logger } from 'pino';
+import type postgres from 'postgres';
+import { v7 as uuidv7 } from 'uuid';
+import type { ChannelFileEntry } from '../../config/config.js';
+import type { Backend, HealthChecks, NewMsgOut, OutgoingJob, SendOutcome, StatusWriteResult } from '../../src/backend.js';
+import type { Channel } from '../../src/channel.js';
+import type { ChannelLog } from '../../src/channel-log.js';
+import type { ChannelEvent } from '../../src/event.js';
+import type { MsgIn, MsgOut } from '../../src/msg.js';
+import type { Queue } from '../../src/queue.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../src/retry.js';
+import type { StatusUpdate } from '../../src/status.js';
+import type { Urn } from '../../src/urn.js';
+import { PermanentSpoolError, type Replay } from '../../spool/flusher.js';
+import type { Spool, SpoolKind } from '../../spool/spool.js';
+import { ChannelCache } from './channel-cache.js';
+import { deleteChannelLogsBefore } from './channel-logs.js';
+import { loadChannel, upsertChannels } from './channels.js';
+import { isConnectionError } from './connection-error.js';
+import { contactKey, ensureContacts, isStopped, stopContacts, unstopContact } from './contacts.js';
+import { ExternalIdCache } from './external-id-cache.js';
+import { DatabaseOutage } from './outage.js';
+import type { GroupCommitOptions } from './group-commit.js';
+import { claimOutgoing, insertOutgoing, markNotPushed } from './outgoing-msgs.js';
+import { Reconciler, type ReconcilerOptions } from './reconciler.js';
+import { recordErrored, recordFailed, recordSent, recordThrottled, type OutcomeTarget } from './send-outcomes.js';
+import { parseSpooledEvents, parseSpooledLog, parseSpooledMsgs, parseSpooledStatuses } from './spool-replay.js';
+import { StatusCommitter } from './status-committer.js';
+import { WriteBatcher } from './write-batcher.js';
+
+const DEFAULT_ORG_UUID = '00000000-0000-4000-8000-000000000000';
+const HOUR_MS = 3600_000;
+const HEALTH_TIMEOUT_MS = 2_000;
+
+export interface PostgresBackendOptions {
+  /** A `postgres()` client made by the caller (real Postgres, or the embedded PGlite server). */
+  sql: postgres.Sql;
+  queue: Queue;
+  /** Where writes go while the database is unreachable; without one such writes throw. */
+  spool?: Spool;
+  retry?: RetryPolicy;
+  logger?: Logger;
+  /** How long a Sender's claim on a message lasts; default 5 min. */
+  leaseMs?: number;
+  /** How long the queue remembers a message was handed to its provider; default 1 h. */
+  sentMarkerTtlMs?: number;
+  /** Group commit tuning, for both the write batcher and the status committer. */
+  batching?: GroupCommitOptions;
+  reconciler?: ReconcilerOptions;
+  /** Channel logs older than this are deleted, hourly; default 7. */
+  channelLogRetentionDays?: number;
+  channelCacheTtlMs?: number;
+  now?: () => Date;
+}
+
+export class PostgresBackend implements Backend {
+  readonly channels: ChannelCache;
+  readonly reconciler: Reconciler;
+  private readonly sql: postgres.Sql;
+  private readonly queue: Queue;
+  private readonly spool: Spool | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly logger: Logger | undefined;
+  private readonly leaseMs: number;
+  private readonly sentMarkerTtlMs: number;
+  private readonly retentionDays: number;
+  private readonly now: () => Date;
+  private readonly writes: WriteBatcher;
+  private readonly statuses: StatusCommitter;
+  private readonly externalIds = new ExternalIdCache();
+  private readonly listeners: Array<() => void> = [];
+  private readonly outage: DatabaseOutage;
+  private retentionTimer: NodeJS.Timeout | null = null;
+
+  private constructor(opts: PostgresBackendOptions) {
+    this.sql = opts.sql;
+    this.queue = opts.queue;
+    this.spool = opts.spool;
+    this.retry = opts.retry ?? DEFAULT_RETRY_POLICY;
+    this.logger = opts.logger;
+    this.leaseMs = opts.leaseMs ?? 5 * 60_000;
+    this.sentMarkerTtlMs = opts.sentMarkerTtlMs ?? HOUR_MS;
+    this.retentionDays = opts.channelLogRetentionDays ?? 7;
+    this.now = opts.now ?? (() => new Date());
+    this.channels = new ChannelCache((uuid) => loadChannel(this.sql, uuid), {
+      ...(opts.channelCacheTtlMs !== undefined ? { ttlMs: opts.channelCacheTtlMs } : {}),
+      now: () => this.now().getTime(),
+    });
+    const channel = (uuid: string) => this.channels.get(uuid);
+    this.writes = new WriteBatcher(this.sql, channel, opts.batching);
+    this.statuses = new StatusCommitter(this.sql, this.externalIds, opts.batching);
+    this.outage = new DatabaseOutage(() => this.sql`select 1`.execute(), {
+      onChange: (active, since) =>
+        active
+          ? this.logger?.warn({ since }, 'database unreachable; writes go to the spool')
+          : this.logger?.info({ since, ms: Date.now() - since.getTime() }, 'database reachable again'),
+    });
+    this.reconciler = new Reconciler(this.sql, this.queue, channel, {
+      now: this.now,
+      onError: (err) => this.logger?.error({ err }, 'reconciler pass failed'),
+      ...opts.reconciler,
+    });
+  }
+
+  /**
+   * Builds the backend and starts its background work: the Reconciler (a start-up pass, then
+   * periodic ones) and the hourly channel-log retention. Run `migrate(sql)` first.
+   *
+   * @example const backend = await PostgresBackend.create({ sql, queue, spool, logger });
+   */
+  static async create(opts: PostgresBackendOptions): Promise<PostgresBackend> {
+    const backend = new PostgresBackend(opts);
+    await backend.reconciler.start();
+    backend.retentionTimer = setInterval(() => backend.runRetention(), HOUR_MS);
+    backend.retentionTimer.unref();
+    backend.runRetention();
+    return backend;
+  }
+
+  getChannel(uuid: string): Promise<Channel | null> {
+    return this.channels.get(uuid);
+  }
+
+  /**
+   * Creates or updates the channels of `HERALD_CHANNELS_FILE` in the default org.
+   *
+   * @example await backend.upsertChannels(config.channels)
+   */
+  async upsertChannels(entries: readonly ChannelFileEntry[], orgUuid = DEFAULT_ORG_UUID): Promise<void> {
+    const uuids = await upsertChannels(this.sql, entries, orgUuid);
+    for (const uuid of uuids) this.channels.invalidate(uuid);
+  }
+
+  async writeMsgs(msgs: MsgIn[]): Promise<string[]> {
+    return this.writeOrSpool('msgs', msgs, () => this.writes.writeMsgs(msgs), () => msgs.map((m) => m.uuid));
+  }
+
+  async writeStatuses(updates: StatusUpdate[]): Promise<StatusWriteResult[]> {
+    return this.writeOrSpool(
+      'statuses',
+      updates,
+      () => this.statuses.write(updates),
+      () => updates.map((u) => ({ msgUuid: u.msgUuid ?? null, result: 'spooled' as const })),
+    );
+  }
+
+  async writeEvents(events: ChannelEvent[]): Promise<void> {
+    return this.writeOrSpool('events', events, () => this.writes.writeEvents(events), () => undefined);
+  }
+
+  async writeChannelLog(log: ChannelLog): Promise<void> {
+    return this.writeOrSpool('logs', log, () => this.writes.writeChannelLog(log), () => undefined);
+  }
+
+  /**
+   * Stores one spooled document through the normal write paths; for the SpoolFlusher. Idempotent:
+   * a message, event or log whose uuid is stored is not stored again, a status applies only if it
+   * moves its message forward (and one for a message still unknown is dropped). A document that
+   * cannot be stored for any reason but an unreachable database is a PermanentSpoolError.
+   *
+   * @example new SpoolFlusher(spool, backend.replaySpooled).start()
+   */
+  readonly replaySpooled: Replay = async (kind, payload) => {
+    try {
+      switch (kind) {
+        case 'msgs':
+          await this.writes.writeMsgs(parseSpooledMsgs(payload));
+          return;
+        case 'statuses':
+          await this.statuses.write(parseSpooledStatuses(payload));
+          return;
+        case 'events':
+          await this.writes.writeEvents(parseSpooledEvents(payload));
+          return;
+        case 'logs':
+          await this.writes.writeChannelLog(parseSpooledLog(payload));
+          return;
+      }
+    } catch (err) {
+      if (err instanceof PermanentSpoolError || !isRejectedForGood(err)) throw err;
+      throw new PermanentSpoolError(`spooled ${kind} cannot be stored: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+
+  async queueOutgoing(spec: NewMsgOut): Promise<MsgOut> {
+    const now = this.now();
+    const orgUuid = spec.orgUuid ?? spec.channel.orgUuid;
+    const msg = await this.sql.begin(async (tx) => {
+      const contacts = await ensureContacts(tx, [{ orgUuid, urn: spec.urn }]);
+      return insertOutgoing(tx, {
+        uuid: spec.uuid ?? uuidv7(),
+        orgUuid,
+        channelUuid: spec.channel.uuid,
+        contactUuid: contacts.get(contactKey(orgUuid, spec.urn))!,
+        urn: spec.urn,
+        text: spec.text,
+        attachments: spec.attachments ?? [],
+        quickReplies: spec.quickReplies ?? [],
+        priority: spec.priority ?? 'high',
+        cost: spec.cost ?? 1,
+        metadata: spec.metadata ?? null,
+        sendAt: spec.sendAt ?? null,
+        now,
+      });
+    });
+    try {
+      await this.queue.push(spec.channel.uuid, spec.channel.tps, { id: msg.uuid, cost: spec.cost ?? 1 }, msg.priority, spec.sendAt);
+    } catch (err) {
+      // The row is the source of truth: the Reconciler pushes it once the queue is back.
+      this.logger?.warn({ err, msg: msg.uuid }, 'queue push failed; left to the reconciler');
+      await markNotPushed(this.sql, msg.uuid).catch(() => {});
+    }
+    for (const listener of this.listeners) listener();
+    return msg;
+  }
+
+  async popNextOutgoing(): Promise<OutgoingJob | null> {
+    for (;;) {
+      const popped = await this.queue.pop();
+      if (!popped) return null;
+      let job: OutgoingJob | null = null;
+      try {
+        job = await this.claim(popped.token, popped.entry.id);
+      } finally {
+        if (!job) await this.queue.complete(popped.token);
+      }
+      if (job) return job;
+    }
+  }
+
+  async recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<void> {
+    const target: OutcomeTarget = { uuid: job.msg.uuid, channelUuid: job.channel.uuid, log, now: this.now() };
+    try {
+      switch (outcome.kind) {
+        case 'sent':
+          // Before anything can fail: the marker stops a second send if this outcome is lost.
+          await this.queue.markSent(job.msg.uuid, this.sentMarkerTtlMs);
+          for (const id of outcome.externalIds) this.externalIds.set(job.channel.uuid, id, job.msg.uuid);
+          await this.sql.begin((tx) => recordSent(tx, target, outcome.status, outcome.externalIds));
+          break;
+        case 'errored': {
+          const retryAt = await this.sql.begin((tx) => recordErrored(tx, target, outcome.reason, this.retry));
+          if (retryAt) await this.queue.push(job.channel.uuid, job.channel.tps, { id: job.msg.uuid }, job.msg.priority, retryAt);
+          break;
+        }
+        case 'failed':
+          await this.sql.begin((tx) => recordFailed(tx, target, outcome.reason, outcome.stopContact ?? false));
+          break;
+        case 'throttled':
+          await this.sql.begin((tx) => recordThrottled(tx, target));
+          break;
+      }
+    } finally {
+      if (outcome.kind === 'throttled') await this.queue.putBack(job.token, outcome.until);
+      else await this.queue.complete(job.token);
+    }
+  }
+
+  onOutgoingQueued(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  async stopContact(orgUuid: string, urn: Urn, reason: string): Promise<void> {
+    await this.sql.begin(async (tx) => {
+      const contacts = await ensureContacts(tx, [{ orgUuid, urn }]);
+      await stopContacts(tx, [{ orgUuid, contactUuid: contacts.get(contactKey(orgUuid, urn))!, urn, reason, at: this.now() }]);
+    });
+  }
+
+  async unstopContact(orgUuid: string, urn: Urn): Promise<void> {
+    await this.sql.begin((tx) => unstopContact(tx, orgUuid, urn, this.now()));
+  }
+
+  isContactStopped(orgUuid: string, urn: Urn): Promise<boolean> {
+    return isStopped(this.sql, orgUuid, urn);
+  }
+
+  /**
+   * Deletes channel logs older than `days`; answers how many. Runs hourly on its own.
+   *
+   * @example await backend.deleteOldChannelLogs(7)
+   */
+  deleteOldChannelLogs(days = this.retentionDays): Promise<number> {
+    return deleteChannelLogsBefore(this.sql, new Date(this.now().getTime() - days * 24 * HOUR_MS));
+  }
+
+  async health(): Promise<HealthChecks> {
+    const [database, queue] = await Promise.all([
+      withTimeout(this.sql`select 1`.execute(), HEALTH_TIMEOUT_MS),
+      withTimeout(this.queue.size(), HEALTH_TIMEOUT_MS),
+    ]);
+    const checks: HealthChecks = { database, queue };
+    if (this.spool) checks.spool = this.spool.size().files > 0 ? 'degraded' : 'ok';
+    return checks;
+  }
+
+  /** Stops the background work, commits what is waiting in the batches, and ends the pool. */
+  async close(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.retentionTimer = null;
+    this.outage.stop();
+    await this.reconciler.stop();
+    await Promise.all([this.writes.drain(), this.statuses.drain()]);
+    await this.sql.end({ timeout: 5 });
+  }
+
+  private async claim(token: string, uuid: string): Promise<OutgoingJob | null> {
+    if (await this.queue.wasSent(uuid)) return null;
+    const now = this.now();
+    const claimed = await claimOutgoing(this.sql, uuid, now, new Date(now.getTime() + this.leaseMs));
+    if (!claimed) return null;
+    const channel = await this.channels.get(claimed.msg.channelUuid);
+    if (!channel) {
+      await this.sql.begin((tx) => recordFailed(tx, { uuid, channelUuid: claimed.msg.channelUuid, log: channelGoneLog(claimed.msg), now }, 'channel_deleted', false));
+      return null;
+    }
+    return { token, msg: claimed.msg, channel, contactStopped: claimed.contactStopped };
+  }
+
+  /**
+   * Writes through `write`; when the database cannot be reached and there is a spool, writes the
+   * payload to the spool instead and answers `spooled()`. During an outage the database is not
+   * tried at all until the outage's probe finds it back.
+   */
+  private async writeOrSpool<T>(kind: SpoolKind, payload: unknown, write: () => Promise<T>, spooled: () => T): Promise<T> {
+    if (this.spool && this.outage.active) {
+      await this.spool.write(kind, payload);
+      return spooled();
+    }
+    try {
+      return await write();
+    } catch (err) {
+      if (!this.spool || !isConnectionError(err)) throw err;
+      this.outage.begin();
+      await this.spool.write(kind, payload);
+      return spooled();
+    }
+  }
+
+  private runRetention(): void {
+    this.deleteOldChannelLogs().then(
+      (deleted) => deleted > 0 && this.logger?.info({ deleted }, 'old channel logs deleted'),
+      (err) => this.logger?.warn({ err }, 'channel log retention failed'),
+    );
+  }
+}
+
+function channelGoneLog(msg: MsgOut): ChannelLog {
+  return {
+    uuid: uuidv7(),
+    type: 'msg_send',
+    channelUuid: msg.channelUuid,
+    msgUuid: msg.uuid,
+    httpLogs: [],
+    errors: [{ code: 'channel_deleted', message: `channel ${msg.channelUuid} was deleted; message not sent` }],
+    isError: true,
+    elapsedMs: 0,
+    createdOn: new Date(),
+  };
+}
+
+async function withTimeout(check: Promise<unknown>, ms: number): Promise<'ok' | 'down'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'down'>((resolve) => (timer = setTimeout(() => resolve('down'), ms)));
+  try {
+    return await Promise.race([check.then(() => 'ok' as const, () => 'down' as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Whether storing a spooled document failed for a reason that retrying cannot fix: the database
+ * refused its data (SQLSTATE classes 22 and 23), or Herald's own code refused it (an unknown
+ * channel, a malformed document). The database unreachable, out of connections or disk, or a
+ * deadlock (any other SQLSTATE) is worth another try.
+ */
+function isRejectedForGood(err: unknown): boolean {
+  if (isConnectionError(err)) return false;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return /^2[23]/.test(code);
+  return true;
+}

@@ -1,0 +1,126 @@
+/**
+ * Group commit: calls from concurrent requests are gathered and written in one transaction, so a
+ * burst of a hundred callbacks costs a handful of round trips and one commit (one fsync) instead
+ * of a hundred.
+ *
+ * - A batch is flushed when `maxRows` rows are waiting, or `maxWaitMs` after its first call
+ *   arrived, whichever comes first: a lone call waits a few milliseconds at most, a burst fills
+ *   batches and goes at once.
+ * - One flush at a time. While it runs the next batch gathers, and goes as soon as it ends: under
+ *   load batches grow by themselves, and the database sees one writer per process.
+ * - Each caller's promise settles only after the transaction holding its rows committed (or
+ *   failed): an answer to a provider always means the rows are stored.
+ * - One bad row (a constraint error) must not fail its batch-mates: a failed batch is retried
+ *   one caller at a time, so only the bad caller rejects. The price is a slower path for that
+ *   batch. A connection error is not retried here: every caller gets it at once, so each can
+ *   fall back to the spool without waiting for retries bound to fail.
+ */
+import { isConnectionError } from './connection-error.js';
+
+export interface GroupCommitOptions {
+  /** Flush once this many rows are waiting; default 100. */
+  maxRows?: number;
+  /** Flush this long after the first call of a batch arrived; default 5 ms. */
+  maxWaitMs?: number;
+  /** Told about each committed transaction: for tests and metrics. */
+  onCommit?: (stats: CommitStats) => void;
+}
+
+export interface CommitStats {
+  /** How many calls the transaction held. */
+  callers: number;
+  rows: number;
+}
+
+interface Pending<J, R> {
+  job: J;
+  rows: number;
+  resolve: (result: R) => void;
+  reject: (err: unknown) => void;
+}
+
+export class GroupCommit<J, R> {
+  private waiting: Pending<J, R>[] = [];
+  private waitingRows = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private readonly maxRows: number;
+  private readonly maxWaitMs: number;
+  private readonly onCommit: ((stats: CommitStats) => void) | undefined;
+
+  /**
+   * @param commit writes the jobs in one transaction and answers one result per job, in order
+   * @param rowsOf how many rows a job adds to its batch
+   * @example const batcher = new GroupCommit((jobs) => writeAll(sql, jobs), (job) => job.length);
+   */
+  constructor(
+    private readonly commit: (jobs: J[]) => Promise<R[]>,
+    private readonly rowsOf: (job: J) => number,
+    opts: GroupCommitOptions = {},
+  ) {
+    this.maxRows = opts.maxRows ?? 100;
+    this.maxWaitMs = opts.maxWaitMs ?? 5;
+    this.onCommit = opts.onCommit;
+  }
+
+  /** Queues a job for the next batch; settles once the batch's transaction has committed. */
+  submit(job: J): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const rows = this.rowsOf(job);
+      this.waiting.push({ job, rows, resolve, reject });
+      this.waitingRows += rows;
+      if (this.flushing) return;
+      if (this.waitingRows >= this.maxRows) this.flushNext();
+      else this.timer ??= setTimeout(() => this.flushNext(), this.maxWaitMs);
+    });
+  }
+
+  /** Resolves once everything submitted so far has been committed or rejected. */
+  async drain(): Promise<void> {
+    while (this.flushing || this.waiting.length > 0) {
+      if (!this.flushing) this.flushNext();
+      await this.flushing;
+    }
+  }
+
+  private flushNext(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.flushing || this.waiting.length === 0) return;
+    let rows = 0;
+    let count = 0;
+    while (count < this.waiting.length && (count === 0 || rows + this.waiting[count]!.rows <= this.maxRows)) {
+      rows += this.waiting[count]!.rows;
+      count++;
+    }
+    const batch = this.waiting.splice(0, count);
+    this.waitingRows -= rows;
+    this.flushing = this.run(batch, rows).finally(() => {
+      this.flushing = null;
+      // What gathered meanwhile has already waited a whole flush: send it now.
+      if (this.waiting.length > 0) this.flushNext();
+    });
+  }
+
+  private async run(batch: Pending<J, R>[], rows: number): Promise<void> {
+    try {
+      const results = await this.commit(batch.map((p) => p.job));
+      this.onCommit?.({ callers: batch.length, rows });
+      batch.forEach((p, i) => p.resolve(results[i]!));
+    } catch (err) {
+      if (batch.length === 1 || isConnectionError(err)) {
+        for (const p of batch) p.reject(err);
+        return;
+      }
+      for (const p of batch) {
+        try {
+          const [result] = await this.commit([p.job]);
+          this.onCommit?.({ callers: 1, rows: p.rows });
+          p.resolve(result!);
+        } catch (single) {
+          p.reject(single);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import type postgres from 'postgres';
+import type { Channel } from '../../src/channel.js';
+import type { ChannelLog } from '../../src/channel-log.js';
+import type { ChannelEvent } from '../../src/event.js';
+import type { MsgIn } from '../../src/msg.js';
+import { insertChannelEvents } from './channel-events.js';
+import { insertChannelLogs } from './channel-logs.js';
+import { contactKey, ensureContacts } from './contacts.js';
+import { UnknownChannelError } from './db.js';
+import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
+import { insertIncomingMsgs } from './incoming-msgs.js';
+
+export type WriteJob = { kind: 'msgs'; msgs: MsgIn[] } | { kind: 'events'; events: ChannelEvent[] } | { kind: 'logs'; log: ChannelLog };
+
+/**
+ * Incoming messages, channel events and channel logs from concurrent requests, written together
+ * by group commit (see group-commit.ts): one transaction per batch holds every kind, each in one
+ * multi-row statement (plus two for contacts and one for deduplication).
+ */
+export class WriteBatcher {
+  private readonly batches: GroupCommit<WriteJob, string[]>;
+
+  constructor(
+    private readonly sql: postgres.Sql,
+    private readonly channel: (uuid: string) => Promise<Channel | null>,
+    opts: GroupCommitOptions = {},
+  ) {
+    this.batches = new GroupCommit((jobs) => this.commit(jobs), rowsOf, opts);
+  }
+
+  /** Stores messages; answers the uuid each is stored under (the first's, for a duplicate). */
+  writeMsgs(msgs: MsgIn[]): Promise<string[]> {
+    return msgs.length === 0 ? Promise.resolve([]) : this.batches.submit({ kind: 'msgs', msgs });
+  }
+
+  async writeEvents(events: ChannelEvent[]): Promise<void> {
+    if (events.length > 0) await this.batches.submit({ kind: 'events', events });
+  }
+
+  async writeChannelLog(log: ChannelLog): Promise<void> {
+    await this.batches.submit({ kind: 'logs', log });
+  }
+
+  /** Resolves once everything submitted so far is committed (or rejected). */
+  drain(): Promise<void> {
+    return this.batches.drain();
+  }
+
+  private async commit(jobs: WriteJob[]): Promise<string[][]> {
+    const msgs = jobs.flatMap((j) => (j.kind === 'msgs' ? j.msgs : []));
+    const events = jobs.flatMap((j) => (j.kind === 'events' ? j.events : []));
+    const logs = jobs.flatMap((j) => (j.kind === 'logs' ? [j.log] : []));
+    const orgs = new Map<string, string>();
+    for (const uuid of new Set([...msgs, ...events].map((x) => x.channelUuid))) {
+      const channel = await this.channel(uuid);
+      if (!channel) throw new UnknownChannelError(uuid);
+      orgs.set(uuid, channel.orgUuid);
+    }
+    const orgOf = (channelUuid: string) => orgs.get(channelUuid)!;
+
+    const stored = await this.sql.begin(async (tx) => {
+      const contacts = await ensureContacts(tx, [
+        ...msgs.map((m) => ({ orgUuid: orgOf(m.channelUuid), urn: m.urn, name: m.contactName })),
+        ...events.map((e) => ({ orgUuid: orgOf(e.channelUuid), urn: e.urn, name: e.contactName })),
+      ]);
+      const contactOf = (channelUuid: string, urn: string) => contacts.get(contactKey(orgOf(channelUuid), urn))!;
+      const uuids = await insertIncomingMsgs(
+        tx,
+        msgs.map((msg) => ({ msg, orgUuid: orgOf(msg.channelUuid), contactUuid: contactOf(msg.channelUuid, msg.urn) })),
+      );
+      await insertChannelEvents(
+        tx,
+        events.map((event) => ({ event, orgUuid: orgOf(event.channelUuid), contactUuid: contactOf(event.channelUuid, event.urn) })),
+      );
+      await insertChannelLogs(tx, logs);
+      return uuids;
+    });
+
+    let next = 0;
+    return jobs.map((job) => (job.kind === 'msgs' ? stored.slice(next, (next += job.msgs.length)) : []));
+  }
+}
+
+function rowsOf(job: WriteJob): number {
+  return job.kind === 'msgs' ? job.msgs.length : job.kind === 'events' ? job.events.length : 1;
+}

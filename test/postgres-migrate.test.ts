@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../backends/postgres/migrate.js';
+
+const SERVER = process.env.HERALD_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
+
+describe('migrate', () => {
+  const name = `herald_test_${randomBytes(6).toString('hex')}`;
+  let a: postgres.Sql;
+  let b: postgres.Sql;
+
+  beforeAll(async () => {
+    const admin = postgres(`${SERVER}/postgres`, { max: 1 });
+    await admin.unsafe(`create database ${name}`);
+    await admin.end();
+    a = postgres(`${SERVER}/${name}`, { max: 2, onnotice: () => {} });
+    b = postgres(`${SERVER}/${name}`, { max: 2, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    await a?.end();
+    await b?.end();
+    const admin = postgres(`${SERVER}/postgres`, { max: 1 });
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  });
+
+  it('applies each file once when two processes start together, then nothing', async () => {
+    const [first, second] = await Promise.all([migrate(a), migrate(b)]);
+    expect([...first, ...second]).toEqual(['0001_initial.sql']);
+    expect(await migrate(a)).toEqual([]);
+    expect(await a`select name from schema_migrations`).toEqual([{ name: '0001_initial.sql' }]);
+    expect(await a`select uuid from orgs`).toEqual([{ uuid: '00000000-0000-4000-8000-000000000000' }]);
+  });
+});

@@ -1,0 +1,4 @@
+import { createTestDatabase } from './support/pg.js';
+import { postgresStoreSuite } from './postgres-store-suite.js';
+
+postgresStoreSuite('Postgres 15', createTestDatabase);
