@@ -1,14 +1,23 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { startHerald } from './main.js';
+import { migrateDatabase, startHerald } from './main.js';
 
 // `npm start`: run Herald in the foreground until SIGTERM or SIGINT, then drain and exit 0.
+// `npm run migrate`: apply pending database migrations and exit (start-up also applies them).
 // Starts at `info`: the configured level is applied once it has been validated.
 const logger = pino({ level: 'info', base: { service: 'herald' } });
+const command = process.argv[2] ?? 'serve';
 
 try {
   const config = loadConfig(process.env);
   logger.level = config.logLevel;
+  if (command === 'migrate') {
+    const applied = await migrateDatabase(config);
+    logger.info({ applied }, applied.length > 0 ? 'database migrated' : 'database already up to date');
+    process.exit(0);
+  } else if (command !== 'serve') {
+    throw new ConfigError(`unknown command "${command}" (expected serve or migrate)`);
+  }
   const herald = await startHerald(config, logger);
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,61 +1,170 @@
+import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { MemoryBackend } from '../backends/memory/backend.js';
+import postgres from 'postgres';
+import { MemoryQueue } from '../backends/memory/queue.js';
+import { PostgresBackend } from '../backends/postgres/backend.js';
+import { startEmbeddedPostgres } from '../backends/postgres/embedded.js';
+import { migrate } from '../backends/postgres/migrate.js';
+import { RedisQueue } from '../backends/redis/queue.js';
 import { ConfigError, type Config } from '../config/config.js';
 import { handlers } from '../handlers/index.js';
-import type { Backend } from './backend.js';
+import { SpoolFlusher } from '../spool/flusher.js';
+import { Spool, SpoolError } from '../spool/spool.js';
 import { Foreman } from './foreman.js';
 import { Sender } from './sender.js';
 import { createApp } from './server.js';
 
 export interface Herald {
-  backend: Backend;
+  backend: PostgresBackend;
   /** The port actually bound (useful with HERALD_PORT=0). */
   port: number;
-  /** Stops accepting requests, finishes in-flight sends, then releases storage. */
+  /** Stops accepting requests, finishes in-flight sends, flushes batches, then releases storage. */
   close(): Promise<void>;
 }
+
+/** Connections the store opens to Postgres (real or embedded). */
+const POOL_SIZE = 10;
 
 /**
  * The composition root: builds a running Herald from its configuration. This is the only file
  * in `src/` that knows the concrete handlers and backends.
  *
+ * Storage: `HERALD_DATABASE_URL` or, without it, the embedded Postgres in `HERALD_DATA_DIR/db`;
+ * `HERALD_REDIS_URL` or, without it, the in-process queue, which the reconciler's start-up pass
+ * rebuilds from the database. Writes fall back to the spool in `HERALD_SPOOL_DIR` while the
+ * database cannot be reached.
+ *
  * @example const herald = await startHerald(loadConfig(process.env), logger);
  */
 export async function startHerald(config: Config, logger: Logger): Promise<Herald> {
-  if (config.databaseUrl) throw new ConfigError('HERALD_DATABASE_URL: the Postgres store is not available yet in this version; unset it to use the in-memory store');
-  if (config.redisUrl) throw new ConfigError('HERALD_REDIS_URL: the Redis queue is not available yet in this version; unset it to use the in-process queue');
-
   const byType = new Map(handlers.map((h) => [h.type, h]));
-  const backend = new MemoryBackend();
   for (const entry of config.channels) {
     if (!byType.has(entry.type)) {
       throw new ConfigError(`HERALD_CHANNELS_FILE: channel ${entry.uuid} has unknown type "${entry.type}" (known: ${[...byType.keys()].join(', ')})`);
     }
-    backend.addChannel({ ...entry, name: entry.name ?? entry.type, address: entry.address ?? '', country: entry.country?.toUpperCase() ?? null });
   }
 
-  const sender = new Sender({ backend, handlers: byType, baseUrl: config.baseUrl, logger });
-  const foreman = new Foreman({ backend, sender, maxWorkers: config.maxWorkers, logger });
-  backend.onOutgoingQueued(() => foreman.wake());
-  foreman.start();
+  const spool = await Spool.open(config.spoolDir).catch((err: unknown) => {
+    throw err instanceof SpoolError ? new ConfigError(`HERALD_SPOOL_DIR: ${err.message}`) : err;
+  });
+  const closers: Array<() => Promise<unknown>> = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch((err: unknown) => logger.warn({ err }, 'shutdown step failed'));
+  };
 
-  const app = createApp({ backend, handlers, baseUrl: config.baseUrl, logger });
-  const server = await listen(app.fetch, config.port, config.host);
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  logger.info({ port, baseUrl: config.baseUrl, channels: config.channels.length, handlers: [...byType.keys()] }, 'herald started');
+  try {
+    const { sql, close } = await openDatabase(config);
+    closers.push(close);
+    const applied = await migrateOrExplain(sql, config);
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
 
+    let queue;
+    if (config.redisUrl) {
+      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5_000, lazyConnect: true });
+      redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection problem'));
+      closers.push(() => redis.quit());
+      await redis.connect().catch((err: unknown) => {
+        throw new ConfigError(`HERALD_REDIS_URL: cannot connect (${(err as Error).message})`);
+      });
+      queue = new RedisQueue({ redis, prefix: `${config.redisPrefix}:` });
+    } else {
+      queue = new MemoryQueue();
+    }
+
+    const backend = await PostgresBackend.create({ sql, queue, spool, logger });
+    closers.push(() => backend.close());
+    await backend.upsertChannels(config.channels);
+    // Warm the channel cache, so callbacks for these channels are accepted even if the database
+    // goes away before their first request.
+    for (const entry of config.channels) await backend.getChannel(entry.uuid);
+
+    // Runs of one kind are replayed together, so the store's group commit takes them in batches.
+    const flusher = new SpoolFlusher(spool, backend.replaySpooled, {
+      intervalMs: 2_000,
+      concurrency: 100,
+      onError: (err) => logger.warn({ err: (err as Error).message, waiting: spool.size().files }, 'spool replay paused'),
+    });
+    flusher.start();
+    closers.push(() => flusher.stop());
+
+    const sender = new Sender({ backend, handlers: byType, baseUrl: config.baseUrl, logger });
+    const foreman = new Foreman({ backend, sender, maxWorkers: config.maxWorkers, logger });
+    backend.onOutgoingQueued(() => foreman.wake());
+    foreman.start();
+    closers.push(() => foreman.stop());
+
+    const app = createApp({ backend, handlers, baseUrl: config.baseUrl, logger });
+    const server = await listen(app.fetch, config.port, config.host);
+    closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    logger.info(
+      {
+        port,
+        baseUrl: config.baseUrl,
+        database: config.databaseUrl ? 'postgres' : 'embedded',
+        queue: config.redisUrl ? 'redis' : 'in-process',
+        channels: config.channels.length,
+        handlers: [...byType.keys()],
+      },
+      'herald started',
+    );
+
+    return {
+      backend,
+      port,
+      async close() {
+        // Reverse order of start: stop accepting, drain sends, stop replay, flush batches, disconnect.
+        await closeAll();
+        logger.info('herald stopped');
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/**
+ * Applies pending migrations to the configured database (embedded or not) and closes it.
+ *
+ * @example const applied = await migrateDatabase(loadConfig(process.env)); // ['0001_initial.sql']
+ */
+export async function migrateDatabase(config: Config): Promise<string[]> {
+  const { sql, close } = await openDatabase(config);
+  try {
+    return await migrateOrExplain(sql, config);
+  } finally {
+    await close();
+  }
+}
+
+/** A client for `HERALD_DATABASE_URL`, or for the embedded Postgres started in the data folder. */
+async function openDatabase(config: Config): Promise<{ sql: postgres.Sql; close: () => Promise<void> }> {
+  const embedded = config.databaseUrl
+    ? null
+    : await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'db') }).catch((err: unknown) => {
+        throw new ConfigError(`HERALD_DATA_DIR: cannot start the embedded database: ${(err as Error).message}`);
+      });
+  const sql = postgres(embedded?.url ?? config.databaseUrl!, { max: POOL_SIZE, connect_timeout: 5, onnotice: () => {} });
   return {
-    backend,
-    port,
+    sql,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await foreman.stop();
-      await backend.close();
-      logger.info('herald stopped');
+      await sql.end({ timeout: 5 });
+      await embedded?.close();
     },
   };
+}
+
+async function migrateOrExplain(sql: postgres.Sql, config: Config): Promise<string[]> {
+  try {
+    return await migrate(sql);
+  } catch (err) {
+    const where = config.databaseUrl ? 'HERALD_DATABASE_URL' : `HERALD_DATA_DIR (embedded database in ${join(config.dataDir, 'db')})`;
+    throw new ConfigError(`${where}: cannot prepare the database: ${(err as Error).message}`);
+  }
 }
 
 function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {

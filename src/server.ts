@@ -35,7 +35,8 @@ export function createApp(deps: ServerDeps): Hono {
 
   app.get('/health', async (c) => {
     const checks = await deps.backend.health();
-    const down = checks.database === 'down';
+    // With a spool, callbacks are still accepted while the database is down: degraded, not down.
+    const down = checks.database === 'down' && (checks.spool === undefined || checks.spool === 'down');
     const degraded = Object.values(checks).some((v) => v !== 'ok');
     return c.json({ status: degraded ? 'degraded' : 'ok', checks }, down ? 503 : 200);
   });

@@ -17,7 +17,8 @@ export interface HeraldProcess {
 
 /**
  * Starts Herald as an operator would (`npm start` runs `node --import tsx src/cli.ts`), with `env`
- * added to this process's environment and `HERALD_PORT=0`, and waits for its "herald started" line.
+ * added to this process's environment and `HERALD_PORT=0`, and waits for its "herald started" line
+ * (logged at `info`: do not raise `HERALD_LOG_LEVEL` above it).
  *
  * @example const herald = await startHeraldProcess({ HERALD_DATABASE_URL: url, HERALD_DATA_DIR: dir });
  */
