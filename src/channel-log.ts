@@ -1,4 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
+import { storableText } from './msg.js';
 
 export type ChannelLogType =
   | 'msg_receive'
@@ -85,9 +86,9 @@ export class ChannelLogger {
     this.redactor = makeRedactor(secrets);
   }
 
-  /** Scrubs this interaction's secrets from `text`. */
+  /** Scrubs this interaction's secrets (and any NUL, which cannot be stored) from `text`. */
   redact(text: string): string {
-    return this.redactor(text);
+    return storableText(this.redactor(text));
   }
 
   /** Adds secrets learnt after the logger was made (a channel's, once its config has been read). */

@@ -50,3 +50,13 @@ export interface MsgOut {
   sendAt?: Date;
   createdOn: Date;
 }
+
+/**
+ * Text as it can be stored: without NUL characters, which Postgres text and JSON cannot hold
+ * (a provider that sends one would otherwise have its request refused forever).
+ *
+ * @example storableText('hi\u0000there') // 'hithere'
+ */
+export function storableText(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
+}

@@ -3,7 +3,7 @@ import type { Backend } from './backend.js';
 import type { Channel } from './channel.js';
 import type { ChannelEvent } from './event.js';
 import type { CommittedItem, HandleResult } from './handler.js';
-import type { MsgIn } from './msg.js';
+import { storableText, type MsgIn } from './msg.js';
 import type { StatusUpdate } from './status.js';
 
 /** One item of the JSON answer to a provider (CONTRACT §2). */
@@ -51,10 +51,10 @@ export async function commitHandled(
       uuid: uuidv7(),
       channelUuid: channel.uuid,
       urn: m.urn,
-      text: m.text,
-      attachments: m.attachments ?? [],
-      ...(m.externalId ? { externalId: m.externalId } : {}),
-      ...(m.contactName ? { contactName: m.contactName } : {}),
+      text: storableText(m.text),
+      attachments: (m.attachments ?? []).map(storableText),
+      ...(m.externalId ? { externalId: storableText(m.externalId) } : {}),
+      ...(m.contactName ? { contactName: storableText(m.contactName) } : {}),
       receivedOn: m.receivedOn ?? now,
     }));
     const stored = await backend.writeMsgs(msgs);
@@ -78,9 +78,9 @@ export async function commitHandled(
     const updates: StatusUpdate[] = result.statuses.map((s) => ({
       channelUuid: channel.uuid,
       ...(s.msgUuid ? { msgUuid: s.msgUuid } : {}),
-      ...(s.externalId ? { externalId: s.externalId } : {}),
+      ...(s.externalId ? { externalId: storableText(s.externalId) } : {}),
       status: s.status,
-      ...(s.reason ? { reason: s.reason } : {}),
+      ...(s.reason ? { reason: storableText(s.reason) } : {}),
       receivedOn: now,
     }));
     const written = await backend.writeStatuses(updates);
@@ -107,7 +107,7 @@ export async function commitHandled(
       channelUuid: channel.uuid,
       type: e.type,
       urn: e.urn,
-      ...(e.contactName ? { contactName: e.contactName } : {}),
+      ...(e.contactName ? { contactName: storableText(e.contactName) } : {}),
       ...(e.extra ? { extra: e.extra } : {}),
       receivedOn: e.receivedOn ?? now,
     }));

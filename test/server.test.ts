@@ -130,6 +130,14 @@ describe('callback server', () => {
     expect(JSON.stringify(backend.logs)).not.toContain('sekret-value');
   });
 
+  it('stores text with NUL characters removed, since no database text can hold them', async () => {
+    const { backend, post } = setup();
+    const res = await post('receive', { secret: 'sekret-value', from: '+250788383383', text: 'a\u0000b' });
+    expect(res.status).toBe(200);
+    expect(backend.msgsIn[0]!.text).toBe('ab');
+    expect(JSON.stringify(backend.logs)).not.toContain('\\u0000');
+  });
+
   it('answers 503 when the channel lookup fails, so the provider retries', async () => {
     const { backend, post } = setup();
     backend.getChannel = async () => {

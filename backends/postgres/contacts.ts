@@ -26,9 +26,11 @@ export function contactKey(orgUuid: string, urn: string): string {
 }
 
 /**
- * Finds or creates the contact of each (org, URN) in two statements, and answers their uuids by
- * `contactKey`. A new contact takes the first name given for it. Safe against another process
- * creating the same URN at the same time: the unique (org, identity) decides who wins.
+ * Finds or creates the contact of each (org, URN) and answers their uuids by `contactKey`;
+ * usually in one statement. A new contact takes the first name given for it. Safe against another
+ * transaction creating the same URN at the same time: the unique (org, identity) decides who
+ * wins, and a URN that lost that race (neither found nor inserted by the statement, since the
+ * winner committed after it began) is read again once the winner has committed.
  *
  * @example const ids = await ensureContacts(tx, [{ orgUuid, urn: 'tel:+250788383383', name: 'Ann' }]);
  */
@@ -37,35 +39,46 @@ export async function ensureContacts(db: Db, refs: readonly ContactRef[]): Promi
   for (const ref of refs) if (!wanted.has(contactKey(ref.orgUuid, ref.urn))) wanted.set(contactKey(ref.orgUuid, ref.urn), ref);
   const found = new Map<string, string>();
   if (wanted.size === 0) return found;
-  const list = [...wanted.values()];
+  // In key order, so overlapping batches lock URNs in the same order and cannot deadlock.
+  const list = [...wanted.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, ref]) => ref);
   const orgs = list.map((r) => r.orgUuid);
   const identities = list.map((r) => urnIdentity(r.urn));
   const displays = list.map((r) => (r.urn.includes('#') ? r.urn.slice(r.urn.indexOf('#') + 1) : null));
   const names = list.map((r) => r.name ?? null);
   const uuids = list.map(() => uuidv7());
-  await db`
+  const rows = await db`
     with input as (
       select * from unnest(${orgs}::uuid[], ${identities}::text[], ${displays}::text[], ${names}::text[], ${uuids}::uuid[])
         as t(org_uuid, identity, display, name, contact_uuid)
     ),
-    missing as (
-      select i.* from input i
-      where not exists (select 1 from contact_urns u where u.org_uuid = i.org_uuid and u.identity = i.identity)
+    existing as (
+      select u.org_uuid, u.identity, u.contact_uuid
+      from contact_urns u join input i on u.org_uuid = i.org_uuid and u.identity = i.identity
     ),
     urns as (
       insert into contact_urns (org_uuid, identity, display, contact_uuid)
-      select org_uuid, identity, display, contact_uuid from missing
+      select i.org_uuid, i.identity, i.display, i.contact_uuid from input i
+      where not exists (select 1 from existing e where e.org_uuid = i.org_uuid and e.identity = i.identity)
       on conflict (org_uuid, identity) do nothing
-      returning contact_uuid
+      returning org_uuid, identity, contact_uuid
+    ),
+    created as (
+      insert into contacts (uuid, org_uuid, name)
+      select i.contact_uuid, i.org_uuid, i.name from input i join urns u on u.contact_uuid = i.contact_uuid
     )
-    insert into contacts (uuid, org_uuid, name)
-    select m.contact_uuid, m.org_uuid, m.name from missing m join urns u on u.contact_uuid = m.contact_uuid`;
-  const rows = await db`
-    select u.org_uuid, u.identity, u.contact_uuid
-    from contact_urns u
-    join unnest(${orgs}::uuid[], ${identities}::text[]) as i(org_uuid, identity)
-      on u.org_uuid = i.org_uuid and u.identity = i.identity`;
+    select org_uuid, identity, contact_uuid from existing
+    union all
+    select org_uuid, identity, contact_uuid from urns`;
   for (const row of rows) found.set(`${row.org_uuid}|${row.identity}`, row.contact_uuid as string);
+  const lost = list.filter((r) => !found.has(contactKey(r.orgUuid, r.urn)));
+  if (lost.length > 0) {
+    const again = await db`
+      select u.org_uuid, u.identity, u.contact_uuid
+      from contact_urns u
+      join unnest(${lost.map((r) => r.orgUuid)}::uuid[], ${lost.map((r) => urnIdentity(r.urn))}::text[]) as i(org_uuid, identity)
+        on u.org_uuid = i.org_uuid and u.identity = i.identity`;
+    for (const row of again) found.set(`${row.org_uuid}|${row.identity}`, row.contact_uuid as string);
+  }
   return found;
 }
 

@@ -6,8 +6,11 @@
  * - A batch is flushed when `maxRows` rows are waiting, or `maxWaitMs` after its first call
  *   arrived, whichever comes first: a lone call waits a few milliseconds at most, a burst fills
  *   batches and goes at once.
- * - One flush at a time. While it runs the next batch gathers, and goes as soon as it ends: under
- *   load batches grow by themselves, and the database sees one writer per process.
+ * - At most `maxConcurrent` flushes at a time (default 4). While they run the next batch gathers,
+ *   and goes as soon as one ends: under load batches grow by themselves. More than one flush
+ *   overlaps one transaction's round trips with the next batch's, which a single writer leaves
+ *   idle; the price is that two overlapping batches do not see each other's rows, so a duplicate
+ *   delivered twice within a few milliseconds may be stored twice (as across processes).
  * - Each caller's promise settles only after the transaction holding its rows committed (or
  *   failed): an answer to a provider always means the rows are stored.
  * - One bad row (a constraint error) must not fail its batch-mates: a failed batch is retried
@@ -22,6 +25,8 @@ export interface GroupCommitOptions {
   maxRows?: number;
   /** Flush this long after the first call of a batch arrived; default 5 ms. */
   maxWaitMs?: number;
+  /** Transactions in flight at once; default 4. */
+  maxConcurrent?: number;
   /** Told about each committed transaction: for tests and metrics. */
   onCommit?: (stats: CommitStats) => void;
 }
@@ -43,8 +48,9 @@ export class GroupCommit<J, R> {
   private waiting: Pending<J, R>[] = [];
   private waitingRows = 0;
   private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> | null = null;
+  private readonly flushing = new Set<Promise<void>>();
   private readonly maxRows: number;
+  private readonly maxConcurrent: number;
   private readonly maxWaitMs: number;
   private readonly onCommit: ((stats: CommitStats) => void) | undefined;
 
@@ -60,6 +66,7 @@ export class GroupCommit<J, R> {
   ) {
     this.maxRows = opts.maxRows ?? 100;
     this.maxWaitMs = opts.maxWaitMs ?? 5;
+    this.maxConcurrent = Math.max(1, opts.maxConcurrent ?? 4);
     this.onCommit = opts.onCommit;
   }
 
@@ -69,7 +76,7 @@ export class GroupCommit<J, R> {
       const rows = this.rowsOf(job);
       this.waiting.push({ job, rows, resolve, reject });
       this.waitingRows += rows;
-      if (this.flushing) return;
+      if (this.flushing.size >= this.maxConcurrent) return;
       if (this.waitingRows >= this.maxRows) this.flushNext();
       else this.timer ??= setTimeout(() => this.flushNext(), this.maxWaitMs);
     });
@@ -77,16 +84,16 @@ export class GroupCommit<J, R> {
 
   /** Resolves once everything submitted so far has been committed or rejected. */
   async drain(): Promise<void> {
-    while (this.flushing || this.waiting.length > 0) {
-      if (!this.flushing) this.flushNext();
-      await this.flushing;
+    while (this.flushing.size > 0 || this.waiting.length > 0) {
+      if (this.flushing.size === 0) this.flushNext();
+      await Promise.all(this.flushing);
     }
   }
 
   private flushNext(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.flushing || this.waiting.length === 0) return;
+    if (this.flushing.size >= this.maxConcurrent || this.waiting.length === 0) return;
     let rows = 0;
     let count = 0;
     while (count < this.waiting.length && (count === 0 || rows + this.waiting[count]!.rows <= this.maxRows)) {
@@ -95,11 +102,15 @@ export class GroupCommit<J, R> {
     }
     const batch = this.waiting.splice(0, count);
     this.waitingRows -= rows;
-    this.flushing = this.run(batch, rows).finally(() => {
-      this.flushing = null;
+    const flush: Promise<void> = this.run(batch, rows).finally(() => {
+      this.flushing.delete(flush);
       // What gathered meanwhile has already waited a whole flush: send it now.
       if (this.waiting.length > 0) this.flushNext();
     });
+    this.flushing.add(flush);
+    // A full batch may still be waiting behind this one, and a slot may be free for it.
+    if (this.waitingRows >= this.maxRows) this.flushNext();
+    else if (this.waiting.length > 0) this.timer ??= setTimeout(() => this.flushNext(), this.maxWaitMs);
   }
 
   private async run(batch: Pending<J, R>[], rows: number): Promise<void> {

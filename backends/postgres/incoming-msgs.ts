@@ -11,35 +11,55 @@ export interface IncomingRow {
   contactUuid: string;
 }
 
+/** Which messages of a batch duplicate another: found before the batch's contacts exist. */
+export interface IncomingDuplicates {
+  /** For each message, the index of the first message of the batch it repeats (itself if none). */
+  sameAs: number[];
+  /** For each message that is first of its kind in the batch, the stored message it repeats. */
+  stored: Map<number, string>;
+}
+
 /**
- * Stores incoming messages with a `message.received` event each, and answers, per row, the uuid
- * it is stored under. A duplicate — of a message already stored, or of an earlier row of the same
- * call — answers the first message's uuid and is not stored. A row whose uuid is already stored
- * (a spool replay) is not stored twice. Three statements whatever the number of rows.
+ * Finds, in one statement, which of `msgs` duplicate a message already stored or an earlier one
+ * of the same batch (DESIGN §3), for `insertIncomingMsgs`.
  *
- * @example const uuids = await insertIncomingMsgs(tx, [{ msg, orgUuid, contactUuid }]);
+ * @example const duplicates = await findIncomingDuplicates(tx, msgs);
  */
-export async function insertIncomingMsgs(db: Db, rows: readonly IncomingRow[]): Promise<string[]> {
-  // Rows that repeat an earlier row of this call point at it; the others are looked up.
+export async function findIncomingDuplicates(db: Db, msgs: readonly MsgIn[]): Promise<IncomingDuplicates> {
   const sameAs: number[] = [];
   const firsts = new Map<string, number[]>();
-  rows.forEach(({ msg }, i) => {
+  msgs.forEach((msg, i) => {
     const key = dedupeKey(msg);
     const earlier = firsts.get(key) ?? [];
     const window = msg.externalId ? EXTERNAL_ID_WINDOW_MS : SAME_TEXT_WINDOW_MS;
-    const match = earlier.find((j) => Math.abs(rows[j]!.msg.receivedOn.getTime() - msg.receivedOn.getTime()) < window);
+    const match = earlier.find((j) => Math.abs(msgs[j]!.receivedOn.getTime() - msg.receivedOn.getTime()) < window);
     sameAs.push(match ?? i);
     if (match === undefined) firsts.set(key, [...earlier, i]);
   });
-  const candidates = rows.flatMap((_, i) => (sameAs[i] === i ? [i] : []));
-  const stored = await findStoredDuplicates(db, candidates.map((i) => rows[i]!.msg));
+  const candidates = msgs.flatMap((_, i) => (sameAs[i] === i ? [i] : []));
+  const found = await findStoredDuplicates(db, candidates.map((i) => msgs[i]!));
+  const stored = new Map<number, string>();
+  for (const [n, uuid] of found) stored.set(candidates[n]!, uuid);
+  return { sameAs, stored };
+}
 
+/**
+ * Stores incoming messages with a `message.received` event each, and answers, per row, the uuid
+ * it is stored under: a duplicate (as `findIncomingDuplicates` found for the same messages, in
+ * the same order) answers the first message's uuid and is not stored. A row whose uuid is already
+ * stored (a spool replay) is not stored twice.
+ *
+ * @example const uuids = await insertIncomingMsgs(tx, await findIncomingDuplicates(tx, msgs), rows);
+ */
+export async function insertIncomingMsgs(db: Db, duplicates: IncomingDuplicates, rows: readonly IncomingRow[]): Promise<string[]> {
+  const { sameAs, stored } = duplicates;
   const answers: string[] = rows.map((row) => row.msg.uuid);
   const fresh: IncomingRow[] = [];
-  candidates.forEach((i, n) => {
-    const original = stored.get(n);
+  rows.forEach((row, i) => {
+    if (sameAs[i] !== i) return;
+    const original = stored.get(i);
     if (original) answers[i] = original;
-    else fresh.push(rows[i]!);
+    else fresh.push(row);
   });
   rows.forEach((_, i) => (answers[i] = answers[sameAs[i]!]!));
   await insertFresh(db, fresh);

@@ -49,7 +49,9 @@ export class StatusCommitter {
     private readonly externalIds: ExternalIdCache,
     opts: GroupCommitOptions = {},
   ) {
-    this.batches = new GroupCommit((jobs) => this.commit(jobs), (updates) => updates.length, opts);
+    // One transaction at a time: updates to one message then apply in arrival order, and two
+    // batches can never lock the same messages in opposite orders.
+    this.batches = new GroupCommit((jobs) => this.commit(jobs), (updates) => updates.length, { ...opts, maxConcurrent: 1 });
   }
 
   /**

@@ -8,7 +8,7 @@ import { insertChannelLogs } from './channel-logs.js';
 import { contactKey, ensureContacts } from './contacts.js';
 import { UnknownChannelError } from './db.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
-import { insertIncomingMsgs } from './incoming-msgs.js';
+import { findIncomingDuplicates, insertIncomingMsgs } from './incoming-msgs.js';
 
 export type WriteJob = { kind: 'msgs'; msgs: MsgIn[] } | { kind: 'events'; events: ChannelEvent[] } | { kind: 'logs'; log: ChannelLog };
 
@@ -59,20 +59,28 @@ export class WriteBatcher {
     const orgOf = (channelUuid: string) => orgs.get(channelUuid)!;
 
     const stored = await this.sql.begin(async (tx) => {
-      const contacts = await ensureContacts(tx, [
-        ...msgs.map((m) => ({ orgUuid: orgOf(m.channelUuid), urn: m.urn, name: m.contactName })),
-        ...events.map((e) => ({ orgUuid: orgOf(e.channelUuid), urn: e.urn, name: e.contactName })),
+      // Statements that do not depend on each other are sent together (pipelined on the
+      // transaction's connection): logs, contacts and the duplicate lookup, then the inserts.
+      const [, contacts, prepared] = await Promise.all([
+        insertChannelLogs(tx, logs),
+        ensureContacts(tx, [
+          ...msgs.map((m) => ({ orgUuid: orgOf(m.channelUuid), urn: m.urn, name: m.contactName })),
+          ...events.map((e) => ({ orgUuid: orgOf(e.channelUuid), urn: e.urn, name: e.contactName })),
+        ]),
+        findIncomingDuplicates(tx, msgs),
       ]);
       const contactOf = (channelUuid: string, urn: string) => contacts.get(contactKey(orgOf(channelUuid), urn))!;
-      const uuids = await insertIncomingMsgs(
-        tx,
-        msgs.map((msg) => ({ msg, orgUuid: orgOf(msg.channelUuid), contactUuid: contactOf(msg.channelUuid, msg.urn) })),
-      );
-      await insertChannelEvents(
-        tx,
-        events.map((event) => ({ event, orgUuid: orgOf(event.channelUuid), contactUuid: contactOf(event.channelUuid, event.urn) })),
-      );
-      await insertChannelLogs(tx, logs);
+      const [uuids] = await Promise.all([
+        insertIncomingMsgs(
+          tx,
+          prepared,
+          msgs.map((msg) => ({ msg, orgUuid: orgOf(msg.channelUuid), contactUuid: contactOf(msg.channelUuid, msg.urn) })),
+        ),
+        insertChannelEvents(
+          tx,
+          events.map((event) => ({ event, orgUuid: orgOf(event.channelUuid), contactUuid: contactOf(event.channelUuid, event.urn) })),
+        ),
+      ]);
       return uuids;
     });
 
