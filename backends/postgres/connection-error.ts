@@ -14,7 +14,7 @@ export function isConnectionError(err: unknown): boolean {
   if (err instanceof AggregateError && err.errors.some(isConnectionError)) return true;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
-    if (NETWORK_CODES.has(code) || code === 'CONNECT_TIMEOUT' || code.startsWith('CONNECTION_')) return true;
+    if (NETWORK_CODES.has(code) || code === 'CONNECT_TIMEOUT' || code === 'COMMIT_TIMEOUT' || code.startsWith('CONNECTION_')) return true;
     if (SHUTDOWN_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true;
   }
   if (/terminating connection|connection terminated|timeout exceeded when trying to connect/i.test(err.message)) return true;

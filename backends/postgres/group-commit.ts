@@ -27,6 +27,8 @@ export interface GroupCommitOptions {
   maxWaitMs?: number;
   /** Transactions in flight at once; default 4. */
   maxConcurrent?: number;
+  /** A transaction not committed by then fails its callers with CommitTimeout; default 10 s. */
+  timeoutMs?: number;
   /** Told about each committed transaction: for tests and metrics. */
   onCommit?: (stats: CommitStats) => void;
 }
@@ -51,6 +53,7 @@ export class GroupCommit<J, R> {
   private readonly flushing = new Set<Promise<void>>();
   private readonly maxRows: number;
   private readonly maxConcurrent: number;
+  private readonly timeoutMs: number;
   private readonly maxWaitMs: number;
   private readonly onCommit: ((stats: CommitStats) => void) | undefined;
 
@@ -67,6 +70,7 @@ export class GroupCommit<J, R> {
     this.maxRows = opts.maxRows ?? 100;
     this.maxWaitMs = opts.maxWaitMs ?? 5;
     this.maxConcurrent = Math.max(1, opts.maxConcurrent ?? 4);
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.onCommit = opts.onCommit;
   }
 
@@ -114,24 +118,62 @@ export class GroupCommit<J, R> {
   }
 
   private async run(batch: Pending<J, R>[], rows: number): Promise<void> {
+    let results: R[];
     try {
-      const results = await this.commit(batch.map((p) => p.job));
-      this.onCommit?.({ callers: batch.length, rows });
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      results = await this.commitInTime(batch.map((p) => p.job));
     } catch (err) {
       if (batch.length === 1 || isConnectionError(err)) {
         for (const p of batch) p.reject(err);
         return;
       }
-      for (const p of batch) {
-        try {
-          const [result] = await this.commit([p.job]);
-          this.onCommit?.({ callers: 1, rows: p.rows });
-          p.resolve(result!);
-        } catch (single) {
-          p.reject(single);
-        }
-      }
+      await this.runOneByOne(batch);
+      return;
     }
+    this.onCommit?.({ callers: batch.length, rows });
+    batch.forEach((p, i) => p.resolve(results[i]!));
+  }
+
+  /** After a batch failed on a bad row: each caller alone, so only the bad one rejects. */
+  private async runOneByOne(batch: Pending<J, R>[]): Promise<void> {
+    for (const [i, p] of batch.entries()) {
+      let result: R;
+      try {
+        [result] = (await this.commitInTime([p.job])) as [R];
+      } catch (err) {
+        p.reject(err);
+        if (isConnectionError(err)) {
+          // The database went away meanwhile: the rest would each wait to fail the same way.
+          for (const rest of batch.slice(i + 1)) rest.reject(err);
+          return;
+        }
+        continue;
+      }
+      this.onCommit?.({ callers: 1, rows: p.rows });
+      p.resolve(result);
+    }
+  }
+
+  /**
+   * The commit, or a CommitTimeout after `timeoutMs`: a database that stops answering (a network
+   * partition rather than a refused connection) must not hold callers for minutes. The
+   * transaction may still commit later; callers fall back to the spool, whose replay is
+   * idempotent, so that is harmless.
+   */
+  private commitInTime(jobs: J[]): Promise<R[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CommitTimeout(this.timeoutMs)), this.timeoutMs);
+    });
+    return Promise.race([this.commit(jobs), timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+/** A group-commit transaction that did not finish in time; counts as the database being unreachable. */
+export class CommitTimeout extends Error {
+  override readonly name = 'CommitTimeout';
+  readonly code = 'COMMIT_TIMEOUT';
+
+  constructor(ms: number) {
+    super(`the database did not commit within ${ms} ms`);
   }
 }
