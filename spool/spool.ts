@@ -28,8 +28,8 @@
  *   call from /health and /metrics. Files added or deleted by hand are counted after the next
  *   flush pass that starts while no write is running (the waiting files), or the next `open`
  *   (quarantine).
- * - One process per spool folder: `open` deletes every `.tmp` file it finds, including one
- *   another live process would be writing.
+ * - One process per spool folder, enforced by a lock file (`spool.lock`: pid and host) that
+ *   `open` takes and `close` releases, since `open` deletes every `.tmp` file it finds.
  * - A document put back from quarantine by hand must keep its name, which is its place in line.
  */
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
@@ -37,6 +37,7 @@ import { join, resolve } from 'node:path';
 import { describeError } from './describe-error.js';
 import { DirSync, fsyncFolder } from './dir-sync.js';
 import { FileNames, fileNameMs } from './file-name.js';
+import { lockFolder } from './folder-lock.js';
 
 export type SpoolKind = 'msgs' | 'statuses' | 'events' | 'logs';
 
@@ -46,6 +47,8 @@ export const SPOOL_KINDS: readonly SpoolKind[] = ['msgs', 'statuses', 'events', 
 const QUARANTINE = 'quarantine';
 const DOCUMENT = '.json';
 const TEMP = '.tmp';
+/** Held by the process using the folder: one process per spool folder. */
+const LOCK_FILE = 'spool.lock';
 
 /** The spool folder cannot be used; the message names the folder and the problem, on one line. */
 export class SpoolError extends Error {
@@ -77,6 +80,7 @@ export class Spool {
     private readonly names: FileNames,
     private files: number,
     private quarantined: number,
+    private readonly releaseLock: () => void,
   ) {
     this.syncs = {
       msgs: new DirSync(join(dir, 'msgs')),
@@ -98,6 +102,17 @@ export class Spool {
     const root = resolve(dir);
     const folders = [...SPOOL_KINDS, QUARANTINE].map((name) => join(root, name));
     try {
+      await mkdir(root, { recursive: true });
+    } catch (err) {
+      throw new SpoolError(`spool folder ${root} is not writable: ${describeError(err)}`);
+    }
+    let releaseLock: () => void;
+    try {
+      releaseLock = lockFolder(root, LOCK_FILE, 'spool folder', { allowSameProcess: true });
+    } catch (err) {
+      throw new SpoolError(describeError(err));
+    }
+    try {
       for (const folder of folders) await mkdir(folder, { recursive: true });
       await fsyncFolder(root);
       await Promise.all(folders.map(async (folder) => {
@@ -105,6 +120,7 @@ export class Spool {
         await probe(folder);
       }));
     } catch (err) {
+      releaseLock();
       throw new SpoolError(`spool folder ${root} is not writable: ${describeError(err)}`);
     }
     try {
@@ -112,10 +128,16 @@ export class Spool {
       const quarantined = await documentsIn(join(root, QUARANTINE));
       const newestMs = Math.max(-1, ...waiting.flat().map((name) => fileNameMs(name) ?? -1));
       const files = waiting.reduce((sum, names) => sum + names.length, 0);
-      return new Spool(root, new FileNames(newestMs + 1), files, quarantined.length);
+      return new Spool(root, new FileNames(newestMs + 1), files, quarantined.length, releaseLock);
     } catch (err) {
+      releaseLock();
       throw new SpoolError(`spool folder ${root} cannot be read: ${describeError(err)}`);
     }
+  }
+
+  /** Releases the folder's lock, so another process may use it; the documents stay. */
+  close(): void {
+    this.releaseLock();
   }
 
   /**

@@ -1,5 +1,5 @@
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PermanentSpoolError, SpoolFlusher, type FlushReport } from '../spool/flusher.js';
@@ -320,8 +320,9 @@ describe('Spool.open', () => {
   });
 
   it('leaves no probe file behind', async () => {
-    await Spool.open(dir);
-    expect(await filesIn('.')).toEqual(['events', 'logs', 'msgs', 'quarantine', 'statuses']);
+    const spool = await Spool.open(dir);
+    expect(await filesIn('.')).toEqual(['events', 'logs', 'msgs', 'quarantine', 'spool.lock', 'statuses']);
+    spool.close();
     for (const folder of [...KINDS, 'quarantine']) expect(await filesIn(folder)).toEqual([]);
   });
 
@@ -359,6 +360,24 @@ describe('Spool.open', () => {
     expect(await new SpoolFlusher(spool, replay).flush()).toEqual({ replayed: 2, quarantined: 0, remaining: 0 });
     expect(replayed).toEqual([['msgs', { n: 0 }], ['logs', { n: 1 }]]);
     expect(spool.size()).toEqual({ files: 0, quarantined: 1 });
+  });
+
+  it('refuses a folder another live process holds, and takes over the lock of a dead one', async () => {
+    await writeFile(join(dir, 'spool.lock'), `${process.ppid} ${hostname()}\n`);
+    const err = await Spool.open(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpoolError);
+    expect((err as Error).message).toContain(`in use by process ${process.ppid}`);
+
+    await writeFile(join(dir, 'spool.lock'), `999999999 ${hostname()}\n`);
+    const spool = await Spool.open(dir);
+    expect(await readFile(join(dir, 'spool.lock'), 'utf8')).toBe(`${process.pid} ${hostname()}\n`);
+    spool.close();
+    expect(await readdir(dir)).not.toContain('spool.lock');
+  });
+
+  it('refuses a folder locked from another host, since that process cannot be checked', async () => {
+    await writeFile(join(dir, 'spool.lock'), `12 some-other-host\n`);
+    await expect(Spool.open(dir)).rejects.toThrow(/in use by process 12 on some-other-host/);
   });
 
   it('fails with a one-line SpoolError naming the folder when it cannot be created', async () => {

@@ -42,10 +42,11 @@
  * cleanly, so the next start needs no recovery. A lock file holding the pid keeps a second
  * process off the same folder; the lock of a dead process is taken over.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { lockFolder } from '../../spool/folder-lock.js';
 
 export interface EmbeddedPostgres {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` */
@@ -80,7 +81,7 @@ export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgres> {
   mkdirSync(options.dataDir, { recursive: true });
-  const releaseLock = lockDataDir(options.dataDir);
+  const releaseLock = lockFolder(options.dataDir, LOCK_FILE, 'embedded Postgres data dir');
   let db: PGlite | undefined;
   try {
     db = await PGlite.create({ dataDir: join(options.dataDir, 'pgdata') });
@@ -104,36 +105,6 @@ export async function startEmbeddedPostgres(
     if (db && !db.closed) await db.close();
     releaseLock();
     throw error;
-  }
-}
-
-/** Takes `dataDir`'s lock file for this process; returns the function that releases it. */
-function lockDataDir(dataDir: string): () => void {
-  const path = join(dataDir, LOCK_FILE);
-  for (;;) {
-    try {
-      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
-      return () => rmSync(path, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = Number.parseInt(readFileSync(path, 'utf8'), 10);
-    if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
-      throw new Error(
-        `embedded Postgres data dir ${dataDir} is in use by process ${holder} ` +
-          `(lock file ${path}; delete it only if that process is not Herald)`,
-      );
-    }
-    rmSync(path, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
