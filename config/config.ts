@@ -14,6 +14,10 @@ export interface Config {
   adminToken: string | null;
   channels: ChannelFileEntry[];
   maxWorkers: number;
+  /** How long a send's claim lasts before a crashed sender's message is sent again (`HERALD_SEND_LEASE_SECONDS`). */
+  sendLeaseMs: number;
+  /** How often the reconciler re-pushes waiting messages the queue lacks (`HERALD_RECONCILE_SECONDS`). */
+  reconcileIntervalMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -68,6 +72,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     adminToken: optional(env, 'HERALD_ADMIN_TOKEN', z.string().min(16, 'must be at least 16 characters')),
     channels: channelsFile ? readChannelsFile(channelsFile) : [],
     maxWorkers: read(env, 'HERALD_MAX_WORKERS', integer(1, 10_000), '32'),
+    sendLeaseMs: read(env, 'HERALD_SEND_LEASE_SECONDS', integer(5, 86_400), '300') * 1000,
+    reconcileIntervalMs: read(env, 'HERALD_RECONCILE_SECONDS', integer(1, 3600), '60') * 1000,
     logLevel: read(env, 'HERALD_LOG_LEVEL', z.enum(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error'), 'info'),
   };
 }

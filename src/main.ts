@@ -26,6 +26,14 @@ export interface Herald {
 
 /** Connections the store opens to Postgres (real or embedded). */
 const POOL_SIZE = 10;
+/**
+ * How much longer a queue token's lease lasts than the row's claim (both `HERALD_SEND_LEASE_SECONDS`).
+ * A crashed sender's token comes back to its lane when its lease ends, and a busy Foreman pops it
+ * again at once. The row was claimed a moment after the original pop (and perhaps by a process
+ * whose clock is a little ahead), so its claim may still hold: the entry would be dropped as
+ * claimed and the message left to wait for the reconciler's next pass.
+ */
+const QUEUE_LEASE_MARGIN_MS = 2_000;
 
 /**
  * The composition root: builds a running Herald from its configuration. This is the only file
@@ -49,7 +57,7 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
   const spool = await Spool.open(config.spoolDir).catch((err: unknown) => {
     throw err instanceof SpoolError ? new ConfigError(`HERALD_SPOOL_DIR: ${err.message}`) : err;
   });
-  const closers: Array<() => Promise<unknown>> = [];
+  const closers: Array<() => Promise<unknown>> = [async () => spool.close()];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch((err: unknown) => logger.warn({ err }, 'shutdown step failed'));
   };
@@ -68,12 +76,19 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
       await redis.connect().catch((err: unknown) => {
         throw new ConfigError(`HERALD_REDIS_URL: cannot connect (${(err as Error).message})`);
       });
-      queue = new RedisQueue({ redis, prefix: `${config.redisPrefix}:` });
+      queue = new RedisQueue({ redis, prefix: `${config.redisPrefix}:`, leaseMs: config.sendLeaseMs + QUEUE_LEASE_MARGIN_MS });
     } else {
-      queue = new MemoryQueue();
+      queue = new MemoryQueue({ leaseMs: config.sendLeaseMs + QUEUE_LEASE_MARGIN_MS });
     }
 
-    const backend = await PostgresBackend.create({ sql, queue, spool, logger });
+    const backend = await PostgresBackend.create({
+      sql,
+      queue,
+      spool,
+      logger,
+      leaseMs: config.sendLeaseMs,
+      reconciler: { intervalMs: config.reconcileIntervalMs },
+    });
     closers.push(() => backend.close());
     await backend.upsertChannels(config.channels);
     // Warm the channel cache, so callbacks for these channels are accepted even if the database

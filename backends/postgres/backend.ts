@@ -8,7 +8,8 @@
  *   later through the same paths, idempotently. Without a spool the error is thrown.
  * - Outgoing: the row is written `queued` first, then pushed; a failed push is left to the
  *   Reconciler. A popped entry is sent only if its row can be claimed (a lease) and its
- *   sent marker is not set: duplicates in the queue are skipped.
+ *   sent marker is not set: duplicates in the queue are skipped. A claimable row whose marker is
+ *   set was accepted by its provider but its outcome was lost: it is recorded `wired` instead.
  * - Migrations are not run here: the composition root calls `migrate(sql)` before `create`.
  */
 import type { Logger } from 'pino';
@@ -246,8 +247,11 @@ export class PostgresBackend implements Backend {
     try {
       switch (outcome.kind) {
         case 'sent':
-          // Before anything can fail: the marker stops a second send if this outcome is lost.
-          await this.queue.markSent(job.msg.uuid, this.sentMarkerTtlMs);
+          // Before anything can fail: the marker stops a second send if this outcome is lost. If the
+          // queue is down the outcome is still recorded, which is what really stops a second send.
+          await this.queue.markSent(job.msg.uuid, this.sentMarkerTtlMs).catch((err: unknown) => {
+            this.logger?.warn({ err, msg: job.msg.uuid }, 'sent marker not set');
+          });
           for (const id of outcome.externalIds) this.externalIds.set(job.channel.uuid, id, job.msg.uuid);
           await this.sql.begin((tx) => recordSent(tx, target, outcome.status, outcome.externalIds));
           break;
@@ -264,8 +268,10 @@ export class PostgresBackend implements Backend {
           break;
       }
     } finally {
-      if (outcome.kind === 'throttled') await this.queue.putBack(job.token, outcome.until);
-      else await this.queue.complete(job.token);
+      // The outcome is what matters: a token the queue cannot finish now (Redis down) comes back
+      // when its lease ends, and its row, no longer claimable, is then skipped.
+      const finish = outcome.kind === 'throttled' ? this.queue.putBack(job.token, outcome.until) : this.queue.complete(job.token);
+      await finish.catch((err: unknown) => this.logger?.warn({ err, msg: job.msg.uuid }, 'queue token not finished; its lease will release it'));
     }
   }
 
@@ -318,10 +324,16 @@ export class PostgresBackend implements Backend {
   }
 
   private async claim(token: string, uuid: string): Promise<OutgoingJob | null> {
-    if (await this.queue.wasSent(uuid)) return null;
+    const sentBefore = await this.queue.wasSent(uuid);
     const now = this.now();
     const claimed = await claimOutgoing(this.sql, uuid, now, new Date(now.getTime() + this.leaseMs));
     if (!claimed) return null;
+    if (sentBefore) {
+      // Its provider accepted it, but the outcome was lost (the database was down, or the process
+      // died) and the claim lapsed. Recorded now instead of sent again; its external ids are lost.
+      await this.sql.begin((tx) => recordSent(tx, { uuid, channelUuid: claimed.msg.channelUuid, log: outcomeLostLog(claimed.msg), now }, 'wired', []));
+      return null;
+    }
     const channel = await this.channels.get(claimed.msg.channelUuid);
     if (!channel) {
       await this.sql.begin((tx) => recordFailed(tx, { uuid, channelUuid: claimed.msg.channelUuid, log: channelGoneLog(claimed.msg), now }, 'channel_deleted', false));
@@ -356,6 +368,20 @@ export class PostgresBackend implements Backend {
       (err) => this.logger?.warn({ err }, 'channel log retention failed'),
     );
   }
+}
+
+function outcomeLostLog(msg: MsgOut): ChannelLog {
+  return {
+    uuid: uuidv7(),
+    type: 'msg_send',
+    channelUuid: msg.channelUuid,
+    msgUuid: msg.uuid,
+    httpLogs: [],
+    errors: [{ code: 'outcome_lost', message: 'the provider accepted this message but the outcome was not recorded; marked wired, not sent again' }],
+    isError: false,
+    elapsedMs: 0,
+    createdOn: new Date(),
+  };
 }
 
 function channelGoneLog(msg: MsgOut): ChannelLog {
