@@ -76,6 +76,8 @@ export interface OutgoingJob {
   channel: Channel;
   /** The contact stopped after this was queued: fail it without sending. */
   contactStopped: boolean;
+  /** What sending it costs against the channel's TPS (its SMS parts), kept for its retries. */
+  cost: number;
 }
 
 export type SendOutcome =

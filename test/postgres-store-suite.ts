@@ -375,6 +375,32 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         expect(await s.queue.size()).toBe(0);
       });
 
+      it('keeps a message in its place when the database cannot be asked whether to send it', async () => {
+        const s = await setup();
+        const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hello' });
+        const unreachable = await PostgresBackend.create({
+          sql: postgres('postgres://postgres@127.0.0.1:1/none', { max: 1, connect_timeout: 1, onnotice: () => {} }),
+          queue: s.queue,
+          now: s.now,
+          reconciler: { intervalMs: 3_600_000, onError: () => {} },
+        });
+        open.push(unreachable);
+        await expect(unreachable.popNextOutgoing()).rejects.toThrow();
+        expect(await s.queue.size(s.channel.uuid)).toBe(1);
+        s.advance(1_001);
+        expect((await s.backend.popNextOutgoing())?.msg.uuid).toBe(msg.uuid);
+      });
+
+      it('re-queues a retry with the cost it was queued with', async () => {
+        const s = await setup({ retry, tps: 3 });
+        await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'three parts', cost: 3 });
+        const job = (await s.backend.popNextOutgoing())!;
+        expect(job.cost).toBe(3);
+        await s.backend.recordSendOutcome(job, { kind: 'errored', reason: 'connection_failed' }, log(s.channel));
+        s.advance(2_000);
+        expect((await s.backend.popNextOutgoing())?.cost).toBe(3);
+      });
+
       it('finishes the token when recording the outcome fails', async () => {
         const s = await setup();
         await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hello' });
@@ -421,6 +447,49 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         await s.backend.reconciler.pass('periodic');
         expect(await s.queue.size(s.channel.uuid)).toBe(1);
         expect((await s.backend.popNextOutgoing())?.msg.uuid).toBe(msg.uuid);
+      });
+
+      it('fails a waiting message whose channel was deleted, instead of keeping it queued', async () => {
+        const failing = new MemoryQueue();
+        failing.push = async () => {
+          throw new Error('queue down');
+        };
+        const s = await setup({ queue: failing });
+        const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hello' });
+        await db.sql`update channels set deleted_on = now() where uuid = ${s.channel.uuid}`;
+        s.backend.channels.invalidate(s.channel.uuid);
+        await s.backend.reconciler.pass('periodic');
+        expect(await msgRow(msg.uuid)).toMatchObject({ status: 'failed', failed_reason: 'channel_deleted' });
+      });
+
+      // PGlite is one session for all connections, so its advisory locks never exclude; it serves one process anyway.
+      it.skipIf(opts.singleSession)('runs one pass at a time across processes sharing the database', async () => {
+        const failing = new MemoryQueue();
+        failing.push = async () => {
+          throw new Error('queue down');
+        };
+        const s = await setup({ queue: failing });
+        for (let i = 0; i < 20; i++) await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: `m${i}` });
+        // Two processes start together, each with a queue that holds something already (as a
+        // shared Redis would), so each start-up pass pushes only the rows never pushed.
+        const queues = [new MemoryQueue(), new MemoryQueue()];
+        for (const queue of queues) {
+          await queue.push('another-channel', 0, { id: 'other' }, 'bulk');
+          // A slow queue keeps both passes in flight at once.
+          const size = queue.size.bind(queue);
+          queue.size = async (channel?: string) => {
+            await new Promise((r) => setTimeout(r, 50));
+            return size(channel);
+          };
+        }
+        await Promise.all(
+          queues.map(async (queue) => {
+            const backend = await PostgresBackend.create({ sql: postgres(db.url, { max: 2, onnotice: () => {} }), queue, reconciler: { intervalMs: 3_600_000 } });
+            open.push(backend);
+          }),
+        );
+        const sizes = await Promise.all(queues.map((q) => q.size(s.channel.uuid)));
+        expect(sizes[0]! + sizes[1]!).toBe(20);
       });
 
       it('pushes a message whose push failed, and everything at start-up with an empty queue', async () => {

@@ -210,6 +210,7 @@ export class MemoryBackend implements Backend {
         msg: toMsgOut(msg),
         channel,
         contactStopped: this.stopped.has(contactKey(msg.orgUuid, msg.urn)),
+        cost: msg.cost,
       };
     }
   }
@@ -239,7 +240,7 @@ export class MemoryBackend implements Backend {
         }
         this.transition(msg, 'errored', outcome.reason);
         const at = new Date(this.now().getTime() + delay);
-        await this.queue.push(job.channel.uuid, job.channel.tps, { id: msg.uuid, cost: msg.cost }, msg.priority, at);
+        await this.queue.push(job.channel.uuid, job.channel.tps, { id: msg.uuid, cost: job.cost }, msg.priority, at);
         break;
       }
       case 'failed':

@@ -37,7 +37,7 @@ import { DatabaseOutage } from './outage.js';
 import type { GroupCommitOptions } from './group-commit.js';
 import { claimOutgoing, insertOutgoing, markNotPushed } from './outgoing-msgs.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
-import { recordErrored, recordFailed, recordSent, recordThrottled, type OutcomeTarget } from './send-outcomes.js';
+import { recordErrored, recordFailed, recordSent, recordThrottled, unsentLog, type OutcomeTarget } from './send-outcomes.js';
 import { parseSpooledEvents, parseSpooledLog, parseSpooledMsgs, parseSpooledStatuses } from './spool-replay.js';
 import { StatusCommitter } from './status-committer.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -232,13 +232,17 @@ export class PostgresBackend implements Backend {
     for (;;) {
       const popped = await this.queue.pop();
       if (!popped) return null;
-      let job: OutgoingJob | null = null;
+      let job: OutgoingJob | null;
       try {
-        job = await this.claim(popped.token, popped.entry.id);
-      } finally {
-        if (!job) await this.queue.complete(popped.token);
+        job = await this.claim(popped.token, popped.entry.id, popped.entry.cost ?? 1);
+      } catch (err) {
+        // The database could not say whether to send it: back to the head of its lane, in order,
+        // rather than dropped until the reconciler's next look.
+        await this.queue.putBack(popped.token, new Date(this.now().getTime() + 1_000)).catch(() => {});
+        throw err;
       }
       if (job) return job;
+      await this.queue.complete(popped.token);
     }
   }
 
@@ -257,7 +261,13 @@ export class PostgresBackend implements Backend {
           break;
         case 'errored': {
           const retryAt = await this.sql.begin((tx) => recordErrored(tx, target, outcome.reason, this.retry));
-          if (retryAt) await this.queue.push(job.channel.uuid, job.channel.tps, { id: job.msg.uuid }, job.msg.priority, retryAt);
+          if (retryAt) {
+            await this.queue.push(job.channel.uuid, job.channel.tps, { id: job.msg.uuid, cost: job.cost }, job.msg.priority, retryAt).catch(async (err: unknown) => {
+              // Stored as errored and due at retryAt: the reconciler pushes it once the queue is back.
+              this.logger?.warn({ err, msg: job.msg.uuid }, 'retry push failed; left to the reconciler');
+              await markNotPushed(this.sql, job.msg.uuid);
+            });
+          }
           break;
         }
         case 'failed':
@@ -323,7 +333,7 @@ export class PostgresBackend implements Backend {
     await this.sql.end({ timeout: 5 });
   }
 
-  private async claim(token: string, uuid: string): Promise<OutgoingJob | null> {
+  private async claim(token: string, uuid: string, cost: number): Promise<OutgoingJob | null> {
     const sentBefore = await this.queue.wasSent(uuid);
     const now = this.now();
     const claimed = await claimOutgoing(this.sql, uuid, now, new Date(now.getTime() + this.leaseMs));
@@ -331,15 +341,15 @@ export class PostgresBackend implements Backend {
     if (sentBefore) {
       // Its provider accepted it, but the outcome was lost (the database was down, or the process
       // died) and the claim lapsed. Recorded now instead of sent again; its external ids are lost.
-      await this.sql.begin((tx) => recordSent(tx, { uuid, channelUuid: claimed.msg.channelUuid, log: outcomeLostLog(claimed.msg), now }, 'wired', []));
+      await this.sql.begin((tx) => recordSent(tx, { uuid, channelUuid: claimed.msg.channelUuid, log: unsentLog(claimed.msg, 'outcome_lost', 'the provider accepted this message but the outcome was not recorded; marked wired, not sent again', false), now }, 'wired', []));
       return null;
     }
     const channel = await this.channels.get(claimed.msg.channelUuid);
     if (!channel) {
-      await this.sql.begin((tx) => recordFailed(tx, { uuid, channelUuid: claimed.msg.channelUuid, log: channelGoneLog(claimed.msg), now }, 'channel_deleted', false));
+      await this.sql.begin((tx) => recordFailed(tx, { uuid, channelUuid: claimed.msg.channelUuid, log: unsentLog(claimed.msg, 'channel_deleted', `channel ${claimed.msg.channelUuid} was deleted; message not sent`, true), now }, 'channel_deleted', false));
       return null;
     }
-    return { token, msg: claimed.msg, channel, contactStopped: claimed.contactStopped };
+    return { token, msg: claimed.msg, channel, contactStopped: claimed.contactStopped, cost };
   }
 
   /**
@@ -368,34 +378,6 @@ export class PostgresBackend implements Backend {
       (err) => this.logger?.warn({ err }, 'channel log retention failed'),
     );
   }
-}
-
-function outcomeLostLog(msg: MsgOut): ChannelLog {
-  return {
-    uuid: uuidv7(),
-    type: 'msg_send',
-    channelUuid: msg.channelUuid,
-    msgUuid: msg.uuid,
-    httpLogs: [],
-    errors: [{ code: 'outcome_lost', message: 'the provider accepted this message but the outcome was not recorded; marked wired, not sent again' }],
-    isError: false,
-    elapsedMs: 0,
-    createdOn: new Date(),
-  };
-}
-
-function channelGoneLog(msg: MsgOut): ChannelLog {
-  return {
-    uuid: uuidv7(),
-    type: 'msg_send',
-    channelUuid: msg.channelUuid,
-    msgUuid: msg.uuid,
-    httpLogs: [],
-    errors: [{ code: 'channel_deleted', message: `channel ${msg.channelUuid} was deleted; message not sent` }],
-    isError: true,
-    elapsedMs: 0,
-    createdOn: new Date(),
-  };
 }
 
 async function withTimeout(check: Promise<unknown>, ms: number): Promise<'ok' | 'down'> {

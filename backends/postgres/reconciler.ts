@@ -23,6 +23,10 @@
 import type postgres from 'postgres';
 import type { Channel } from '../../src/channel.js';
 import type { Queue } from '../../src/queue.js';
+import { recordFailed, unsentLog } from './send-outcomes.js';
+
+/** Advisory lock key of the reconciler's pass (any constant shared by all processes). */
+const PASS_LOCK = 7_271_834_001;
 
 export interface ReconcilerOptions {
   intervalMs?: number;
@@ -97,6 +101,24 @@ export class Reconciler {
   }
 
   private async run(mode: 'startup' | 'periodic'): Promise<PassResult> {
+    // One pass at a time across every process sharing the database: two overlapping passes would
+    // each push the same rows. The lock is held on a reserved connection that stays idle between
+    // its two statements, so the pass's own queries (on other connections) never wait for it.
+    const lock = await this.sql.reserve();
+    try {
+      const [{ locked }] = (await lock`select pg_try_advisory_lock(${PASS_LOCK}) as locked`) as unknown as [{ locked: boolean }];
+      if (!locked) return { released: 0, pushed: 0 };
+      try {
+        return await this.runLocked(mode);
+      } finally {
+        await lock`select pg_advisory_unlock(${PASS_LOCK})`;
+      }
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async runLocked(mode: 'startup' | 'periodic'): Promise<PassResult> {
     const now = this.now();
     const released = await this.sql`
       update msgs set lease_until = null, pushed_on = null
@@ -145,7 +167,12 @@ export class Reconciler {
     for (const [i, row] of sorted.entries()) {
       try {
         const channel = await this.channel(row.channel_uuid);
-        if (!channel) continue;
+        if (!channel) {
+          const target = { uuid: row.uuid, channelUuid: row.channel_uuid, now };
+          const log = unsentLog(target, 'channel_deleted', `channel ${row.channel_uuid} was deleted; message not sent`, true);
+          await this.sql.begin((tx) => recordFailed(tx, { ...target, log }, 'channel_deleted', false));
+          continue;
+        }
         const due = row.next_attempt_at && row.next_attempt_at > now ? row.next_attempt_at : undefined;
         await this.queue.push(channel.uuid, channel.tps, { id: row.uuid, cost: row.cost }, row.priority, due);
       } catch (err) {

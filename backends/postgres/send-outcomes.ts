@@ -11,6 +11,26 @@ import { insertOutbox } from './outbox.js';
 import { insertHistory } from './status-committer.js';
 
 /** What every outcome needs to know about the message; all run inside one transaction. */
+/**
+ * The channel log of a message settled without calling its provider (its channel was deleted, or
+ * its outcome was lost and is recorded late).
+ *
+ * @example unsentLog(msg, 'channel_deleted', 'channel … was deleted; message not sent', true)
+ */
+export function unsentLog(msg: { uuid: string; channelUuid: string }, code: string, message: string, isError: boolean): ChannelLog {
+  return {
+    uuid: uuidv7(),
+    type: 'msg_send',
+    channelUuid: msg.channelUuid,
+    msgUuid: msg.uuid,
+    httpLogs: [],
+    errors: [{ code, message }],
+    isError,
+    elapsedMs: 0,
+    createdOn: new Date(),
+  };
+}
+
 export interface OutcomeTarget {
   uuid: string;
   channelUuid: string;
