@@ -7,6 +7,7 @@ import { migrateDatabase, startHerald } from './main.js';
 // Starts at `info`: the configured level is applied once it has been validated.
 const logger = pino({ level: 'info', base: { service: 'herald' } });
 const command = process.argv[2] ?? 'serve';
+const SHUTDOWN_DEADLINE_MS = 30_000;
 
 try {
   const config = loadConfig(process.env);
@@ -24,6 +25,13 @@ try {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // Draining waits for sends and batches; a database or provider that never answers must not
+    // keep the process alive for ever. Nothing is lost by exiting: a send not recorded keeps its
+    // claim and is retried after its lease, and a callback not yet answered is retried by its provider.
+    setTimeout(() => {
+      logger.error({ afterMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     herald.close().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -70,7 +70,7 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
 
     let queue;
     if (config.redisUrl) {
-      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5_000, lazyConnect: true });
+      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5_000, enableOfflineQueue: false, lazyConnect: true });
       redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection problem'));
       closers.push(() => redis.quit());
       await redis.connect().catch((err: unknown) => {
@@ -163,7 +163,14 @@ async function openDatabase(config: Config): Promise<{ sql: postgres.Sql; close:
     : await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'db') }).catch((err: unknown) => {
         throw new ConfigError(`HERALD_DATA_DIR: cannot start the embedded database: ${(err as Error).message}`);
       });
-  const sql = postgres(embedded?.url ?? config.databaseUrl!, { max: POOL_SIZE, connect_timeout: 5, onnotice: () => {} });
+  const sql = postgres(embedded?.url ?? config.databaseUrl!, {
+    max: POOL_SIZE,
+    connect_timeout: 5,
+    // A database that stops answering must not hold a connection (and the writes behind it)
+    // for the minutes TCP takes to notice; the embedded server ignores these (one session).
+    connection: { statement_timeout: 60_000, idle_in_transaction_session_timeout: 60_000 },
+    onnotice: () => {},
+  });
   return {
     sql,
     async close() {

@@ -39,7 +39,7 @@ export class DatabaseOutage {
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.probe().then(
+      withDeadline(this.probe(), this.options.probeMs ?? 1_000).then(
         () => {
           const since = this.since!;
           this.since = null;
@@ -53,4 +53,13 @@ export class DatabaseOutage {
     }, this.options.probeMs ?? 1_000);
     this.timer.unref();
   }
+}
+
+/** `work`, or a rejection once `ms` have passed: a probe of a silent database must not hang. */
+function withDeadline(work: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
