@@ -87,7 +87,8 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
       spool,
       logger,
       leaseMs: config.sendLeaseMs,
-      reconciler: { intervalMs: config.reconcileIntervalMs },
+      // The embedded database takes a lock: no other process can hold claims in it.
+      reconciler: { intervalMs: config.reconcileIntervalMs, soleProcess: !config.databaseUrl },
     });
     closers.push(() => backend.close());
     await backend.upsertChannels(config.channels);

@@ -433,6 +433,16 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         expect((await s.backend.popNextOutgoing())?.msg.uuid).toBe(msg.uuid);
       });
 
+      it('as the sole process, releases every claim at start-up without waiting for it to expire', async () => {
+        const s = await setup();
+        const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hello' });
+        await s.backend.popNextOutgoing(); // claimed by a process that then died
+        const queue = new MemoryQueue();
+        const restarted = await PostgresBackend.create({ sql: postgres(db.url, { max: 2, onnotice: () => {} }), queue, reconciler: { intervalMs: 3_600_000, soleProcess: true } });
+        open.push(restarted);
+        expect((await restarted.popNextOutgoing())?.msg.uuid).toBe(msg.uuid);
+      });
+
       it('does not push again a message pushed recently or still waiting in its channel', async () => {
         const s = await setup();
         const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hello' });

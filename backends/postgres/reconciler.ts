@@ -33,6 +33,11 @@ export interface ReconcilerOptions {
   repushAfterMs?: number;
   /** Rows read per statement. */
   batchSize?: number;
+  /**
+   * This process is the only one using the database (the embedded default): at start-up every
+   * claim belongs to a process that is gone, so it is released at once instead of at its expiry.
+   */
+  soleProcess?: boolean;
   now?: () => Date;
   onError?: (err: unknown) => void;
 }
@@ -57,6 +62,7 @@ export class Reconciler {
   private readonly intervalMs: number;
   private readonly repushAfterMs: number;
   private readonly batchSize: number;
+  private readonly soleProcess: boolean;
   private readonly now: () => Date;
   private readonly onError: (err: unknown) => void;
 
@@ -69,6 +75,7 @@ export class Reconciler {
     this.intervalMs = opts.intervalMs ?? 60_000;
     this.repushAfterMs = opts.repushAfterMs ?? 5 * 60_000;
     this.batchSize = opts.batchSize ?? 500;
+    this.soleProcess = opts.soleProcess ?? false;
     this.now = opts.now ?? (() => new Date());
     this.onError = opts.onError ?? (() => {});
   }
@@ -120,9 +127,11 @@ export class Reconciler {
 
   private async runLocked(mode: 'startup' | 'periodic'): Promise<PassResult> {
     const now = this.now();
+    const everyClaim = mode === 'startup' && this.soleProcess;
     const released = await this.sql`
       update msgs set lease_until = null, pushed_on = null
-      where direction = 'out' and status in ('queued', 'errored') and lease_until is not null and lease_until < ${now}`;
+      where direction = 'out' and status in ('queued', 'errored') and lease_until is not null
+        ${everyClaim ? this.sql`` : this.sql`and lease_until < ${now}`}`;
     const everything = mode === 'startup' && (await this.queue.size()) === 0;
     const emptyChannels = new Map<string, boolean>();
     let pushed = 0;
