@@ -169,7 +169,9 @@ async function openDatabase(config: Config): Promise<{ sql: postgres.Sql; close:
     connect_timeout: 5,
     // A database that stops answering must not hold a connection (and the writes behind it)
     // for the minutes TCP takes to notice; the embedded server ignores these (one session).
-    connection: { statement_timeout: 60_000, idle_in_transaction_session_timeout: 60_000 },
+    // Batch statements are prepared once, but their best plan changes as tables grow from empty:
+    // a generic plan made on an empty table would scan it in full for ever after.
+    connection: { statement_timeout: 60_000, idle_in_transaction_session_timeout: 60_000, plan_cache_mode: 'force_custom_plan' },
     onnotice: () => {},
   });
   return {

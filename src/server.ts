@@ -1,3 +1,4 @@
+import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import type { Backend } from './backend.js';
@@ -5,7 +6,7 @@ import type { Channel } from './channel.js';
 import { ChannelLogger, dumpHttp, type ChannelLogType } from './channel-log.js';
 import { RequestError, RetryLater, type ChannelHandler, type HandleResult, type HandlerRoute, type ReceiveContext } from './handler.js';
 import { HttpClient } from './http-client.js';
-import { BodyTooLarge, readBody } from './read-body.js';
+import { BodyTooLarge, MAX_BODY_BYTES, readBody } from './read-body.js';
 import { commitHandled, type ResponseItem } from './receive.js';
 import { isUuid } from './request-fields.js';
 import { ChannelConfigError } from './send-error.js';
@@ -72,19 +73,20 @@ async function receive(c: Context, deps: ServerDeps, handlers: Map<string, Chann
   try {
     log.redactWith(handler.redact(channel));
     const route = findRoute(handler, action, request.method);
-    rawBody = await readBody(request);
+    rawBody = await readBody(request, MAX_BODY_BYTES, (c.env as Partial<HttpBindings> | undefined)?.incoming);
     const result = await route.handle(receiveContext(request, rawBody, channel, log, deps));
     response = await answer(result, channel, log, deps);
   } catch (err) {
     response = rejection(err, log, deps.logger);
   }
 
+  const url = new URL(request.url);
   log.http({
     method: request.method,
-    url: publicUrl(deps.baseUrl, new URL(request.url)),
+    url: publicUrl(deps.baseUrl, url),
     statusCode: response.status,
-    request: dumpHttp(`${request.method} ${new URL(request.url).pathname}${new URL(request.url).search}`, request.headers, rawBody),
-    response: dumpHttp(`HTTP ${response.status}`, response.headers, await response.clone().text()),
+    request: dumpHttp(`${request.method} ${url.pathname}${url.search}`, request.headers, rawBody),
+    response: dumpHttp(`HTTP ${response.status}`, response.headers, envelopeBodies.get(response) ?? (await response.clone().text())),
     elapsedMs: Math.round(performance.now() - started),
     createdOn,
   });
@@ -220,9 +222,15 @@ function logTypeFor(action: string): ChannelLogType {
   return action === 'receive' ? 'msg_receive' : 'msg_status';
 }
 
+/** The body of each envelope this server made, so logging it needs no clone of the response. */
+const envelopeBodies = new WeakMap<Response, string>();
+
 function envelope(status: number, message: string, data: ResponseItem[]): Response {
-  return new Response(JSON.stringify({ message, data }), {
+  const body = JSON.stringify({ message, data });
+  const response = new Response(body, {
     status,
     headers: { 'content-type': 'application/json; charset=utf-8' },
   });
+  envelopeBodies.set(response, body);
+  return response;
 }

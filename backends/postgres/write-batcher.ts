@@ -10,15 +10,18 @@ import { UnknownChannelError } from './db.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { findIncomingDuplicates, insertIncomingMsgs } from './incoming-msgs.js';
 
-export type WriteJob = { kind: 'msgs'; msgs: MsgIn[] } | { kind: 'events'; events: ChannelEvent[] } | { kind: 'logs'; log: ChannelLog };
+export type WriteJob = { kind: 'msgs'; msgs: MsgIn[] } | { kind: 'events'; events: ChannelEvent[] };
 
 /**
- * Incoming messages, channel events and channel logs from concurrent requests, written together
- * by group commit (see group-commit.ts): one transaction per batch holds every kind, each in one
- * multi-row statement (plus two for contacts and one for deduplication).
+ * Incoming messages, channel events and channel logs from concurrent requests, written by group
+ * commit (see group-commit.ts). Messages and events share one transaction per batch, each kind in
+ * one multi-row statement (plus one for contacts and one for deduplication). Channel logs go in
+ * batches of their own, larger and less often: no provider waits for them, and keeping them out
+ * of the messages' transactions keeps those small and quick.
  */
 export class WriteBatcher {
   private readonly batches: GroupCommit<WriteJob, string[]>;
+  private readonly logs: GroupCommit<ChannelLog, void>;
 
   constructor(
     private readonly sql: postgres.Sql,
@@ -26,6 +29,14 @@ export class WriteBatcher {
     opts: GroupCommitOptions = {},
   ) {
     this.batches = new GroupCommit((jobs) => this.commit(jobs), rowsOf, opts);
+    this.logs = new GroupCommit<ChannelLog, void>(
+      async (logs) => {
+        await insertChannelLogs(sql, logs);
+        return logs.map(() => undefined);
+      },
+      () => 1,
+      { maxRows: 500, maxWaitMs: 20, maxConcurrent: 1, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) },
+    );
   }
 
   /** Stores messages; answers the uuid each is stored under (the first's, for a duplicate). */
@@ -37,19 +48,18 @@ export class WriteBatcher {
     if (events.length > 0) await this.batches.submit({ kind: 'events', events });
   }
 
-  async writeChannelLog(log: ChannelLog): Promise<void> {
-    await this.batches.submit({ kind: 'logs', log });
+  writeChannelLog(log: ChannelLog): Promise<void> {
+    return this.logs.submit(log);
   }
 
   /** Resolves once everything submitted so far is committed (or rejected). */
-  drain(): Promise<void> {
-    return this.batches.drain();
+  async drain(): Promise<void> {
+    await Promise.all([this.batches.drain(), this.logs.drain()]);
   }
 
   private async commit(jobs: WriteJob[]): Promise<string[][]> {
     const msgs = jobs.flatMap((j) => (j.kind === 'msgs' ? j.msgs : []));
     const events = jobs.flatMap((j) => (j.kind === 'events' ? j.events : []));
-    const logs = jobs.flatMap((j) => (j.kind === 'logs' ? [j.log] : []));
     const orgs = new Map<string, string>();
     for (const uuid of new Set([...msgs, ...events].map((x) => x.channelUuid))) {
       const channel = await this.channel(uuid);
@@ -60,9 +70,8 @@ export class WriteBatcher {
 
     const stored = await this.sql.begin(async (tx) => {
       // Statements that do not depend on each other are sent together (pipelined on the
-      // transaction's connection): logs, contacts and the duplicate lookup, then the inserts.
-      const [, contacts, prepared] = await Promise.all([
-        insertChannelLogs(tx, logs),
+      // transaction's connection): contacts and the duplicate lookup, then the inserts.
+      const [contacts, prepared] = await Promise.all([
         ensureContacts(tx, [
           ...msgs.map((m) => ({ orgUuid: orgOf(m.channelUuid), urn: m.urn, name: m.contactName })),
           ...events.map((e) => ({ orgUuid: orgOf(e.channelUuid), urn: e.urn, name: e.contactName })),
@@ -90,5 +99,5 @@ export class WriteBatcher {
 }
 
 function rowsOf(job: WriteJob): number {
-  return job.kind === 'msgs' ? job.msgs.length : job.kind === 'events' ? job.events.length : 1;
+  return job.kind === 'msgs' ? job.msgs.length : job.events.length;
 }
