@@ -1,0 +1,188 @@
+/**
+ * Receive-path benchmark: provider callbacks into Herald against real Postgres + Redis on
+ * loopback, beside a baseline measured in the same run (a bare Hono route doing one INSERT per
+ * request, bench/baseline-server.ts).
+ *
+ *   npx tsx bench/receive.ts            # 50 connections, 20 s per run
+ *   BENCH_DURATION=5 npx tsx bench/receive.ts
+ *
+ * Env: BENCH_PG (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_REDIS (default
+ * redis://127.0.0.1:6379), BENCH_CONNECTIONS (50), BENCH_DURATION (seconds, 20).
+ * Each run gets a fresh database and Redis prefix, dropped afterwards.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { startHeraldProcess } from '../test/support/herald-process.js';
+
+const PG = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379';
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const DURATION = Number(process.env.BENCH_DURATION ?? 20);
+const EX_CHANNEL = '0191e180-7d60-7000-8000-0000000be0c1';
+const TG_CHANNEL = '0191e180-7d60-7000-8000-0000000be0c2';
+
+interface Row {
+  run: string;
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  stored: string;
+}
+
+const admin = postgres(PG, { max: 1, onnotice: () => {} });
+
+async function freshDatabase(name: string): Promise<string> {
+  await admin.unsafe(`drop database if exists ${name} with (force)`);
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(PG);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A different sender on every request, as real traffic has. */
+let seq = 0;
+const nextSender = () => 250_780_000_000 + (seq++ % 5_000_000);
+
+function externalRequest(): autocannon.Request {
+  return {
+    method: 'POST',
+    path: `/c/ex/${EX_CHANNEL}/receive`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    setupRequest(req) {
+      const n = nextSender();
+      return { ...req, body: `from=%2B${n}&text=Hello+from+${n}&id=ex-${seq}` };
+    },
+  };
+}
+
+function telegramRequest(): autocannon.Request {
+  return {
+    method: 'POST',
+    path: `/c/tg/${TG_CHANNEL}/receive`,
+    headers: { 'content-type': 'application/json' },
+    setupRequest(req) {
+      const n = nextSender();
+      const update = {
+        update_id: seq,
+        message: {
+          message_id: seq,
+          from: { id: n, is_bot: false, first_name: 'Bench', username: `user${n}` },
+          chat: { id: n, type: 'private' },
+          date: Math.floor(Date.now() / 1000),
+          text: `Hello from ${n}`,
+        },
+      };
+      return { ...req, body: JSON.stringify(update) };
+    },
+  };
+}
+
+function load(url: string, requests: autocannon.Request[]): Promise<autocannon.Result> {
+  return autocannon({ url, connections: CONNECTIONS, duration: DURATION, requests });
+}
+
+function row(run: string, r: autocannon.Result, stored: string): Row {
+  return {
+    run,
+    requests: r.requests.total,
+    rps: Math.round(r.requests.average),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    stored,
+  };
+}
+
+async function baseline(): Promise<Row> {
+  const url = await freshDatabase('herald_bench_baseline');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/baseline-server.ts'], {
+    env: { ...process.env, BENCH_DATABASE_URL: url, BENCH_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const match = /"port":(\d+)/.exec(chunk.toString());
+      if (match) resolve(Number(match[1]));
+    });
+  });
+  const result = await load(`http://127.0.0.1:${port}`, [externalRequest()]);
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  const db = postgres(url, { max: 1 });
+  const [{ count }] = await db<[{ count: string }]>`select count(*) from baseline_msgs`;
+  await db.end();
+  await admin.unsafe('drop database herald_bench_baseline with (force)');
+  return row('baseline: bare Hono route, 1 INSERT/request', result, `${count} rows`);
+}
+
+async function herald(): Promise<Row[]> {
+  const url = await freshDatabase('herald_bench_receive');
+  const prefix = `herald-bench-${Date.now()}`;
+  const dir = await mkdtemp(join(tmpdir(), 'herald-bench-'));
+  const channelsFile = join(dir, 'channels.json');
+  await writeFile(
+    channelsFile,
+    JSON.stringify([
+      { uuid: EX_CHANNEL, type: 'ex', name: 'bench ex', address: '+250788000000', country: 'RW', config: { send_url: 'http://127.0.0.1:9/send' } },
+      { uuid: TG_CHANNEL, type: 'tg', name: 'bench tg', address: 'benchbot', config: { auth_token: '123456:bench-token' } },
+    ]),
+  );
+  const proc = await startHeraldProcess({
+    HERALD_DATABASE_URL: url,
+    HERALD_REDIS_URL: REDIS,
+    HERALD_REDIS_PREFIX: prefix,
+    HERALD_DATA_DIR: join(dir, 'data'),
+    HERALD_SPOOL_DIR: join(dir, 'spool'),
+    HERALD_CHANNELS_FILE: channelsFile,
+  });
+  const rows: Row[] = [];
+  const db = postgres(url, { max: 1 });
+  const counts = async () => {
+    const [c] = await db<[{ msgs: string; contacts: string; logs: string; outbox: string }]>`
+      select (select count(*) from msgs where direction = 'in') as msgs,
+             (select count(*) from contacts) as contacts,
+             (select count(*) from channel_logs) as logs,
+             (select count(*) from outbox) as outbox`;
+    return c;
+  };
+  for (const [name, requests] of [
+    ['Herald: External callbacks', [externalRequest()]],
+    ['Herald: Telegram callbacks', [telegramRequest()]],
+    ['Herald: External + Telegram mixed', [externalRequest(), telegramRequest()]],
+  ] as const) {
+    const before = await counts();
+    const result = await load(proc.baseUrl, [...requests]);
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await counts();
+    const diff = (k: keyof typeof after) => Number(after[k]) - Number(before[k]);
+    rows.push(row(name, result, `${diff('msgs')} msgs, ${diff('contacts')} contacts, ${diff('logs')} logs, ${diff('outbox')} outbox`));
+  }
+  await proc.stop();
+  await db.end();
+  await admin.unsafe('drop database herald_bench_receive with (force)');
+  const redis = new Redis(REDIS);
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+  await rm(dir, { recursive: true, force: true });
+  return rows;
+}
+
+const rows = [await baseline(), ...(await herald())];
+await admin.end();
+const base = rows[0]!.rps;
+console.log(`\nreceive path, ${CONNECTIONS} connections, ${DURATION} s per run (${new Date().toISOString()})\n`);
+console.log('| run | requests | req/s | vs baseline | p50 ms | p99 ms | non-2xx | errors | stored |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(`| ${r.run} | ${r.requests} | ${r.rps} | ${(r.rps / base).toFixed(2)}× | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} | ${r.stored} |`);
+}
