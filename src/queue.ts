@@ -45,3 +45,20 @@ export interface Popped {
   channel: string;
   entry: QueueEntry;
 }
+
+/**
+ * The entries of a push, checked the same way by every Queue: `tps` 0 or more, each cost
+ * positive. Throws a RangeError naming the bad value; copies the entries.
+ *
+ * @example const entries = checkedPush(10, [{ id: 'a', cost: 2 }]);
+ */
+export function checkedPush(tps: number, item: QueueEntry | QueueEntry[]): QueueEntry[] {
+  if (!(Number.isFinite(tps) && tps >= 0)) throw new RangeError(`tps must be 0 (unlimited) or a positive number, got ${tps}`);
+  return (Array.isArray(item) ? item : [item]).map((entry) => {
+    const cost = entry.cost;
+    if (cost !== undefined && !(Number.isFinite(cost) && cost > 0)) {
+      throw new RangeError(`entry ${entry.id}: cost must be a positive number, got ${cost}`);
+    }
+    return { ...entry };
+  });
+}

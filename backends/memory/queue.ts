@@ -42,7 +42,7 @@
  * - Time comes only from `now`, so tests drive it; it is assumed never to go backwards.
  */
 import type { Priority } from '../../src/msg.js';
-import type { Popped, Queue, QueueEntry } from '../../src/queue.js';
+import { checkedPush, type Popped, type Queue, type QueueEntry } from '../../src/queue.js';
 
 export interface MemoryQueueOptions {
   /** Millisecond clock; default `Date.now`. */
@@ -111,8 +111,7 @@ export class MemoryQueue implements Queue {
   }
 
   async push(channel: string, tps: number, item: QueueEntry | QueueEntry[], priority: Priority, notBefore?: Date): Promise<void> {
-    if (!(Number.isFinite(tps) && tps >= 0)) throw new RangeError(`tps must be 0 (unlimited) or a positive number, got ${tps}`);
-    const entries = Array.isArray(item) ? item.map(checkedEntry) : [checkedEntry(item)];
+    const entries = checkedPush(tps, item);
     if (entries.length === 0) return;
     const now = this.now();
     this.releaseExpired(now);
@@ -373,14 +372,6 @@ function channelHeap(before: (a: ChannelQueue, b: ChannelQueue) => boolean): Hea
 
 function costOf(entry: QueueEntry): number {
   return entry.cost ?? 1;
-}
-
-function checkedEntry(entry: QueueEntry): QueueEntry {
-  const cost = entry.cost;
-  if (cost !== undefined && !(Number.isFinite(cost) && cost > 0)) {
-    throw new RangeError(`entry ${entry.id}: cost must be a positive number, got ${cost}`);
-  }
-  return { ...entry };
 }
 
 /**

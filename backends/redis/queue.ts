@@ -69,7 +69,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Priority } from '../../src/msg.js';
-import type { Popped, Queue, QueueEntry } from '../../src/queue.js';
+import { checkedPush, type Popped, type Queue, type QueueEntry } from '../../src/queue.js';
 import { defineQueueScripts, QUEUE_KEYS, type QueueOperation, type RunScript } from './scripts.js';
 
 export interface RedisQueueOptions {
@@ -121,8 +121,7 @@ export class RedisQueue implements Queue {
   }
 
   async push(channel: string, tps: number, item: QueueEntry | QueueEntry[], priority: Priority, notBefore?: Date): Promise<void> {
-    if (!(Number.isFinite(tps) && tps >= 0)) throw new RangeError(`tps must be 0 (unlimited) or a positive number, got ${tps}`);
-    const entries = Array.isArray(item) ? item.map(checkedEntry) : [checkedEntry(item)];
+    const entries = checkedPush(tps, item);
     if (entries.length === 0) return;
     const now = this.now();
     const due = notBefore?.getTime() ?? now;
@@ -188,10 +187,3 @@ function timeOf(date: Date): number {
   return Number.isNaN(time) ? 0 : time;
 }
 
-function checkedEntry(entry: QueueEntry): QueueEntry {
-  const cost = entry.cost;
-  if (cost !== undefined && !(Number.isFinite(cost) && cost > 0)) {
-    throw new RangeError(`entry ${entry.id}: cost must be a positive number, got ${cost}`);
-  }
-  return { ...entry };
-}

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import { startHeraldProcess, type HeraldProcess } from '../support/herald-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -20,13 +21,6 @@ async function spoolFiles(dir: string): Promise<number> {
   return total;
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('Postgres cut while callbacks arrive', () => {
   let db: TestDatabase;
@@ -76,7 +70,7 @@ describe('Postgres cut while callbacks arrive', () => {
     expect(await spoolFiles(join(dir, 'spool'))).toBeGreaterThan(0);
 
     proxy.heal();
-    await eventually(async () => (await spoolFiles(join(dir, 'spool'))) === 0, 60_000);
+    await eventually('the spool replayed', async () => (await spoolFiles(join(dir, 'spool'))) === 0, 60_000);
 
     const check = postgres(db.url, { max: 1, onnotice: () => {} });
     const rows = await check<Array<{ external_id: string; n: string }>>`

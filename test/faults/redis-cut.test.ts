@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { v7 as uuidv7 } from 'uuid';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostgresBackend } from '../../backends/postgres/backend.js';
 import { RedisQueue } from '../../backends/redis/queue.js';
 import type { Channel } from '../../src/channel.js';
 import { startFakeProvider, type FakeProviderServer } from '../support/fake-provider.js';
+import { deferredCleanups, eventually } from '../support/eventually.js';
 import { startHeraldProcess, type HeraldProcess } from '../support/herald-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -27,19 +28,7 @@ const MAX_WORKERS = 8;
 const REDIS_URL = process.env.HERALD_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 
 /** Cleanup steps of the running test, run in reverse even when the test fails. */
-let cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((err: unknown) => console.error('cleanup failed', err));
-  cleanups = [];
-});
-
-async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const defer = deferredCleanups();
 
 interface Setup {
   db: TestDatabase;
@@ -52,12 +41,12 @@ interface Setup {
 /** A fresh database, a proxy in front of the shared Redis, and a key prefix deleted afterwards. */
 async function setup(): Promise<Setup> {
   const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
+  defer(() => db.drop());
   const target = new URL(REDIS_URL);
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
-  cleanups.push(() => proxy.close());
+  defer(() => proxy.close());
   const prefix = `herald_test_redis_cut_${process.pid}_${Date.now()}`;
-  cleanups.push(async () => {
+  defer(async () => {
     const direct = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
     try {
       const keys = await direct.keys(`${prefix}:*`);
@@ -69,7 +58,7 @@ async function setup(): Promise<Setup> {
   // As Herald builds its own (src/main.ts): a failed command rejects after one reconnect attempt.
   const redis = new Redis(proxy.url(REDIS_URL), { maxRetriesPerRequest: 1, commandTimeout: 2_000 });
   redis.on('error', () => {});
-  cleanups.push(async () => redis.disconnect());
+  defer(async () => redis.disconnect());
   return { db, proxy, prefix, redis };
 }
 
@@ -80,7 +69,7 @@ async function testBackend({ db, redis, prefix }: Setup): Promise<PostgresBacken
     queue: new RedisQueue({ redis, prefix: `${prefix}:` }),
     reconciler: { intervalMs: 3_600_000 },
   });
-  cleanups.push(() => backend.close());
+  defer(() => backend.close());
   return backend;
 }
 
@@ -121,9 +110,9 @@ describe('Redis cut while Herald sends', () => {
     const env = await setup();
     const { db, proxy } = env;
     const provider = await startFakeProvider({ delayMs: 100 });
-    cleanups.push(() => provider.close());
+    defer(() => provider.close());
     const dir = await mkdtemp(join(tmpdir(), 'herald-fault-redis-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    defer(() => rm(dir, { recursive: true, force: true }));
     const channels = join(dir, 'channels.json');
     const config = { send_url: `${provider.url}/send?id={{id}}&to={{to}}&text={{text}}`, send_method: 'GET' };
     await writeFile(channels, JSON.stringify([{ uuid: CHANNEL, type: 'ex', address: '+250788000000', country: 'RW', tps: 0, config }]));
@@ -139,7 +128,7 @@ describe('Redis cut while Herald sends', () => {
       HERALD_SEND_LEASE_SECONDS: '5',
       HERALD_RECONCILE_SECONDS: '1',
     });
-    cleanups.push(() => herald.kill());
+    defer(() => herald.kill());
     const logged = (msg: string, after = 0) => herald.logs.slice(after).some((l) => l.msg === msg);
 
     const backend = await testBackend(env);

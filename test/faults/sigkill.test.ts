@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryQueue } from '../../backends/memory/queue.js';
 import { PostgresBackend } from '../../backends/postgres/backend.js';
 import { startEmbeddedPostgres } from '../../backends/postgres/embedded.js';
@@ -26,6 +26,7 @@ import { RedisQueue } from '../../backends/redis/queue.js';
 import type { ChannelFileEntry } from '../../config/config.js';
 import type { Queue } from '../../src/queue.js';
 import { startFakeProvider, type FakeProviderServer } from '../support/fake-provider.js';
+import { deferredCleanups, eventually } from '../support/eventually.js';
 import { startHeraldProcess, type HeraldProcess } from '../support/herald-process.js';
 import { createTestDatabase } from '../support/pg.js';
 
@@ -36,24 +37,12 @@ const LEASE_SECONDS = 5;
 const REDIS_URL = process.env.HERALD_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 
 /** Cleanup steps of the running test, run in reverse even when the test fails. */
-let cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((err: unknown) => console.error('cleanup failed', err));
-  cleanups = [];
-});
-
-async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const defer = deferredCleanups();
 
 /** A slow provider (a send takes 250 ms), so sends are in flight when the process dies. */
 async function slowProvider(): Promise<FakeProviderServer> {
   const provider = await startFakeProvider({ delayMs: 250 });
-  cleanups.push(() => provider.close());
+  defer(() => provider.close());
   return provider;
 }
 
@@ -76,7 +65,7 @@ function channelSendingTo(provider: FakeProviderServer): ChannelFileEntry {
 /** Herald's settings: a temp folder for its data and spool, and a channels file with `channel`. */
 async function heraldEnv(channel: ChannelFileEntry): Promise<Record<string, string>> {
   const dir = await mkdtemp(join(tmpdir(), 'herald-fault-kill-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true }));
   const channels = join(dir, 'channels.json');
   await writeFile(channels, JSON.stringify([channel]));
   return {
@@ -90,7 +79,7 @@ async function heraldEnv(channel: ChannelFileEntry): Promise<Record<string, stri
 
 async function start(env: Record<string, string>): Promise<HeraldProcess> {
   const herald = await startHeraldProcess(env);
-  cleanups.push(() => herald.kill());
+  defer(() => herald.kill());
   return herald;
 }
 
@@ -140,7 +129,7 @@ function expectRecovered(queued: string[], provider: FakeProviderServer, statuse
 describe('a send whose process died after its provider accepted it', () => {
   it('is recorded wired when popped again, not sent again', async () => {
     const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
+    defer(() => db.drop());
     let clock = Date.now();
     const queue = new MemoryQueue({ now: () => clock, leaseMs: 1_000 });
     const backend = await PostgresBackend.create({
@@ -150,7 +139,7 @@ describe('a send whose process died after its provider accepted it', () => {
       now: () => new Date(clock),
       reconciler: { intervalMs: 3_600_000 },
     });
-    cleanups.push(() => backend.close());
+    defer(() => backend.close());
     await backend.upsertChannels([{ uuid: CHANNEL, type: 'ex', address: '+250788000000', country: 'RW', config: { send_url: 'http://127.0.0.1:9/send' } }]);
     const msg = await backend.queueOutgoing({ channel: (await backend.getChannel(CHANNEL))!, urn: 'tel:+250788383383', text: 'hi' });
 
@@ -173,10 +162,10 @@ describe('Herald killed with SIGKILL while sending', () => {
     const provider = await slowProvider();
     const env = await heraldEnv(channelSendingTo(provider));
     const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
+    defer(() => db.drop());
     const prefix = `herald_test_kill_${process.pid}_${Date.now()}`;
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    cleanups.push(async () => {
+    defer(async () => {
       const keys = await redis.keys(`${prefix}:*`);
       if (keys.length > 0) await redis.del(...keys);
       await redis.quit();
@@ -185,7 +174,7 @@ describe('Herald killed with SIGKILL while sending', () => {
 
     const first = await start(storage);
     const backend = await testBackend(db.url, new RedisQueue({ redis, prefix: `${prefix}:` }));
-    cleanups.push(() => backend.close());
+    defer(() => backend.close());
     const queued = await queueMessages(backend);
 
     await eventually('a third of the messages sent', () => provider.requests.length >= MESSAGES / 3);
