@@ -16,7 +16,10 @@ COPY src ./src
 COPY handlers ./handlers
 COPY backends ./backends
 COPY config ./config
+COPY spool ./spool
 RUN mkdir -p /var/lib/herald/data /var/lib/herald/spool && chown -R node:node /var/lib/herald
+# The embedded database and the spool: keep them on a volume so they outlive the container.
+VOLUME /var/lib/herald
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
