@@ -1,4 +1,5 @@
 # Herald production image: production dependencies only, runs as a non-root user.
+# The first start of the embedded database takes a few seconds: the health check allows a minute.
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -22,6 +23,6 @@ RUN mkdir -p /var/lib/herald/data /var/lib/herald/spool && chown -R node:node /v
 VOLUME /var/lib/herald
 USER node
 EXPOSE 8080
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:' + process.env.HERALD_PORT + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 CMD ["node", "--import", "tsx", "src/cli.ts"]
