@@ -31,6 +31,15 @@ export interface Queue {
    */
   markSent(id: string, ttlMs: number): Promise<void>;
   wasSent(id: string): Promise<boolean>;
+
+  /**
+   * Remembers for `ttlMs` which message a channel's provider ids belong to, the moment its send
+   * returns: a delivery report that any process sharing this queue receives before the send's
+   * outcome is stored still finds its message (DESIGN §3).
+   */
+  rememberExternalIds(channel: string, externalIds: readonly string[], id: string, ttlMs: number): Promise<void>;
+  /** The message each provider id was remembered for, or null, in the order asked. */
+  findExternalIds(channel: string, externalIds: readonly string[]): Promise<Array<string | null>>;
 }
 
 export interface QueueEntry {

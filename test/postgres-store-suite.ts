@@ -266,6 +266,25 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         expect(await history(uuid)).toEqual(['queued', 'wired', 'delivered']);
       });
 
+      it.skipIf(opts.singleSession)('matches such a report in another process sharing the queue', async () => {
+        const s = await setup();
+        const other = await PostgresBackend.create({ sql: postgres(db.url, { max: 2, onnotice: () => {} }), queue: s.queue, reconciler: { intervalMs: 3_600_000 } });
+        open.push(other);
+        const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hi' });
+        const job = (await s.backend.popNextOutgoing())!;
+        const blocker = await db.sql.reserve();
+        await blocker`begin`;
+        await blocker`lock table msg_external_ids in share mode`;
+        const recording = s.backend.recordSendOutcome(job, { kind: 'sent', status: 'wired', externalIds: ['early-2'] }, log(s.channel, { msgUuid: msg.uuid }));
+        await waitFor(async () => (await db.sql`select 1 from pg_locks where not granted`).length > 0);
+        const [early] = await other.writeStatuses([{ channelUuid: s.channel.uuid, externalId: 'early-2', status: 'delivered', receivedOn: new Date() }]);
+        expect(early).toEqual({ msgUuid: msg.uuid, result: 'updated' });
+        await blocker`commit`;
+        blocker.release();
+        await recording;
+        expect(await msgRow(msg.uuid)).toMatchObject({ status: 'delivered', external_id: 'early-2' });
+      });
+
       it.skipIf(opts.singleSession)('matches a delivery report that arrives before the send outcome is committed', async () => {
         const s = await setup();
         const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hi' });

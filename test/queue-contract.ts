@@ -584,6 +584,24 @@ export function queueContract(
       });
     });
 
+    describe('remembered provider ids', () => {
+      it('finds the message of each provider id, per channel, until the TTL passes', async () => {
+        await queue.rememberExternalIds('a', ['SM1', 'SM2'], 'm1', 10_000);
+        await queue.rememberExternalIds('b', ['SM1'], 'm2', 10_000);
+        expect(await queue.findExternalIds('a', ['SM2', 'SM1', 'SM3'])).toEqual(['m1', 'm1', null]);
+        expect(await queue.findExternalIds('b', ['SM1', 'SM2'])).toEqual(['m2', null]);
+        clock.advance(10_000);
+        expect(await queue.findExternalIds('a', ['SM1'])).toEqual([null]);
+      });
+
+      it('answers an empty list for no ids, and clear forgets them', async () => {
+        expect(await queue.findExternalIds('a', [])).toEqual([]);
+        await queue.rememberExternalIds('a', ['SM1'], 'm1', 60_000);
+        await queue.clear();
+        expect(await queue.findExternalIds('a', ['SM1'])).toEqual([null]);
+      });
+    });
+
     describe('finishing tokens', () => {
       it('completing an unknown token changes nothing', async () => {
         await push('a', ['a1']);

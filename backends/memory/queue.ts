@@ -97,6 +97,8 @@ export class MemoryQueue implements Queue {
   private readonly leases = new Map<string, Lease>();
   /** Sent markers: message id → when the marker lapses. */
   private sent = new Map<string, number>();
+  /** Remembered provider ids: [channel, external id] → message id and when it lapses. */
+  private externalIds = new Map<string, { id: string; until: number }>();
   /** Leases in pop order, which is also expiry order; finished ones are dropped when reached. */
   private expiry = new Deque<Lease>();
   private total = 0;
@@ -190,8 +192,30 @@ export class MemoryQueue implements Queue {
     return (this.sent.get(id) ?? 0) > this.now();
   }
 
+  async rememberExternalIds(channel: string, externalIds: readonly string[], id: string, ttlMs: number): Promise<void> {
+    const now = this.now();
+    for (const [key, entry] of this.externalIds) {
+      if (entry.until > now) break;
+      this.externalIds.delete(key);
+    }
+    for (const externalId of externalIds) {
+      const key = JSON.stringify([channel, externalId]);
+      this.externalIds.delete(key);
+      this.externalIds.set(key, { id, until: now + ttlMs });
+    }
+  }
+
+  async findExternalIds(channel: string, externalIds: readonly string[]): Promise<Array<string | null>> {
+    const now = this.now();
+    return externalIds.map((externalId) => {
+      const entry = this.externalIds.get(JSON.stringify([channel, externalId]));
+      return entry && entry.until > now ? entry.id : null;
+    });
+  }
+
   async clear(): Promise<void> {
     this.sent = new Map();
+    this.externalIds = new Map();
     this.channels = new Map();
     this.ready = channelHeap(servesBefore);
     this.parked = channelHeap((a, b) => a.wakeAt < b.wakeAt);

@@ -102,7 +102,7 @@ export class PostgresBackend implements Backend {
     });
     const channel = (uuid: string) => this.channels.get(uuid);
     this.writes = new WriteBatcher(this.sql, channel, opts.batching);
-    this.statuses = new StatusCommitter(this.sql, this.externalIds, opts.batching);
+    this.statuses = new StatusCommitter(this.sql, this.externalIds, opts.batching, (channelUuid, ids) => this.queue.findExternalIds(channelUuid, ids));
     this.outage = new DatabaseOutage(() => this.sql`select 1`.execute(), {
       onChange: (active, since) =>
         active
@@ -253,7 +253,12 @@ export class PostgresBackend implements Backend {
         case 'sent':
           // Before anything can fail: the marker stops a second send if this outcome is lost. If the
           // queue is down the outcome is still recorded, which is what really stops a second send.
-          await this.queue.markSent(job.msg.uuid, this.sentMarkerTtlMs).catch((err: unknown) => {
+          // The provider ids too, so a delivery report racing ahead of this outcome finds its
+          // message in whichever process receives it.
+          await Promise.all([
+            this.queue.markSent(job.msg.uuid, this.sentMarkerTtlMs),
+            this.queue.rememberExternalIds(job.channel.uuid, outcome.externalIds, job.msg.uuid, this.sentMarkerTtlMs),
+          ]).catch((err: unknown) => {
             this.logger?.warn({ err, msg: job.msg.uuid }, 'sent marker not set');
           });
           for (const id of outcome.externalIds) this.externalIds.set(job.channel.uuid, id, job.msg.uuid);

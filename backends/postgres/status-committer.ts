@@ -44,10 +44,15 @@ interface HistoryRow {
 export class StatusCommitter {
   private readonly batches: GroupCommit<StatusUpdate[], StatusWriteResult[]>;
 
+  /**
+   * @param externalIds provider ids this process sent moments ago
+   * @param sharedExternalIds provider ids any process sharing the queue sent moments ago
+   */
   constructor(
     private readonly sql: postgres.Sql,
     private readonly externalIds: ExternalIdCache,
     opts: GroupCommitOptions = {},
+    private readonly sharedExternalIds?: (channelUuid: string, externalIds: readonly string[]) => Promise<Array<string | null>>,
   ) {
     // One transaction at a time: updates to one message then apply in arrival order, and two
     // batches can never lock the same messages in opposite orders.
@@ -118,11 +123,29 @@ export class StatusCommitter {
           on x.channel_uuid = i.channel_uuid and x.external_id = i.external_id`;
       for (const row of rows) stored.set(`${row.channel_uuid}|${row.external_id}`, row.msg_uuid as string);
     }
-    return updates.map((u) => {
+    const targets = updates.map((u) => {
       if (u.msgUuid) return UUID.test(u.msgUuid) ? u.msgUuid.toLowerCase() : null;
       if (!u.externalId) return null;
       return stored.get(`${u.channelUuid}|${u.externalId}`) ?? this.externalIds.get(u.channelUuid, u.externalId) ?? null;
     });
+    await this.findSentElsewhere(updates, targets);
+    return targets;
+  }
+
+  /**
+   * Fills in, from the shared queue, the provider ids another process sent but has not recorded
+   * yet. Best effort: if the queue cannot answer, those updates stay unknown.
+   */
+  private async findSentElsewhere(updates: readonly StatusUpdate[], targets: Array<string | null>): Promise<void> {
+    if (!this.sharedExternalIds) return;
+    const missing = new Map<string, number[]>();
+    updates.forEach((u, i) => {
+      if (targets[i] === null && !u.msgUuid && u.externalId) missing.set(u.channelUuid, [...(missing.get(u.channelUuid) ?? []), i]);
+    });
+    for (const [channelUuid, indexes] of missing) {
+      const found = await this.sharedExternalIds(channelUuid, indexes.map((i) => updates[i]!.externalId!)).catch(() => []);
+      indexes.forEach((i, n) => (targets[i] = found[n] ?? null));
+    }
   }
 }
 

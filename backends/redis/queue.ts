@@ -28,6 +28,8 @@
  * - `seq`: the one counter behind every sequence above (see below). `total`: entries waiting in
  *   all channels.
  * - `sent:<id>`: a sent marker (see `markSent`).
+ * - `ext:<channel>:<external id>`: the message a provider id was remembered for (see
+ *   `rememberExternalIds`), as `<expiry ms> <message id>`.
  *
  * How a pop works (pop.lua, one EVALSHA): release expired leases (their entries go back to the
  * head of their lanes, earliest popped first); re-place the parked channels whose wake time has
@@ -172,8 +174,36 @@ export class RedisQueue implements Queue {
     return expiresAt !== null && Number(expiresAt) > this.now();
   }
 
+  /** Values carry their expiry by the queue's clock, as markers do; Redis's TTL only collects them. */
+  async rememberExternalIds(channel: string, externalIds: readonly string[], id: string, ttlMs: number): Promise<void> {
+    if (!Number.isFinite(ttlMs)) throw new RangeError(`rememberExternalIds ${id}: ttlMs must be a finite number, got ${ttlMs}`);
+    if (externalIds.length === 0) return;
+    const value = `${this.now() + ttlMs} ${id}`;
+    const px = Math.max(1, Math.ceil(ttlMs) + MARKER_GRACE_MS);
+    const pipeline = this.redis.pipeline();
+    for (const externalId of externalIds) pipeline.set(this.externalIdKey(channel, externalId), value, 'PX', px);
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  async findExternalIds(channel: string, externalIds: readonly string[]): Promise<Array<string | null>> {
+    if (externalIds.length === 0) return [];
+    const values = await this.redis.mget(externalIds.map((externalId) => this.externalIdKey(channel, externalId)));
+    const now = this.now();
+    return values.map((value) => {
+      if (value === null) return null;
+      const space = value.indexOf(' ');
+      return Number(value.slice(0, space)) > now ? value.slice(space + 1) : null;
+    });
+  }
+
   private markerKey(id: string): string {
     return `${this.namespace}sent:${id}`;
+  }
+
+  private externalIdKey(channel: string, externalId: string): string {
+    return `${this.namespace}ext:${channel}:${externalId}`;
   }
 
   private script(operation: QueueOperation, now: number, args: (string | number)[]): Promise<unknown> {

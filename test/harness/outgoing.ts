@@ -156,4 +156,10 @@ class TokenTrackingQueue implements Queue {
   wasSent(id: string): Promise<boolean> {
     return this.inner.wasSent(id);
   }
+  rememberExternalIds(channel: string, externalIds: readonly string[], id: string, ttlMs: number): Promise<void> {
+    return this.inner.rememberExternalIds(channel, externalIds, id, ttlMs);
+  }
+  findExternalIds(channel: string, externalIds: readonly string[]): Promise<Array<string | null>> {
+    return this.inner.findExternalIds(channel, externalIds);
+  }
 }
