@@ -172,7 +172,7 @@ const ISO_8601 =
  */
 export function parseMoDate(value: string): Date | null {
   if (UNIX_SECONDS.test(value)) return new Date(Math.round(Number(value) * 1000));
-  const match = ISO_8601.exec(value);
+  const match = ISO_8601.exec(value) ?? ISO_8601.exec(withPlusRestored(value));
   if (!match) return null;
   const [year, month, day, hour = 0, minute = 0, second = 0] = match.slice(1, 7).map((n) => (n === undefined ? undefined : Number(n)));
   const millis = Number((match[7] ?? '').padEnd(3, '0').slice(0, 3));
@@ -187,6 +187,14 @@ export function parseMoDate(value: string): Date | null {
   const offset = offsetMinutes(match[8]);
   if (!exists || offset === null) return null;
   return new Date(utc.getTime() - offset * 60_000);
+}
+
+/**
+ * A query string that was not URL-encoded turns the `+` of an offset into a space
+ * (`10:15:00+02:00` arrives as `10:15:00 02:00`): put it back.
+ */
+function withPlusRestored(value: string): string {
+  return value.replace(/([T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?) ([0-9]{2}(?::?[0-9]{2})?)$/i, '$1+$2');
 }
 
 /** `Z`, `+02`, `+0200` or `-02:00` as minutes east of UTC; null when out of range. */

@@ -16,7 +16,6 @@ import type { HttpResult } from '../src/http-client.js';
 import { parseAttachment, type Attachment, type MsgOut } from '../src/msg.js';
 import { fieldUrn, parseJsonBody } from '../src/request-fields.js';
 import {
-  ChannelConfigError,
   ConnectionFailed,
   ContactStopped,
   FailedWithReason,
@@ -248,13 +247,9 @@ async function fileAttachment(ctx: ReceiveContext, media: MediaFile): Promise<At
     ctx.log.error('media_unresolved', `${media.kind} ${media.fileId} left out: ${why}`);
     return undefined;
   };
-  let api: BotApi;
-  try {
-    api = botApi(ctx.channel);
-  } catch (err) {
-    if (err instanceof ChannelConfigError) return unresolved(err.message);
-    throw err;
-  }
+  // A misconfigured channel throws ChannelConfigError: the server answers 503, so Telegram keeps
+  // the update until the operator fixes the channel, rather than the media being dropped.
+  const api = botApi(ctx.channel);
   let res: HttpResult;
   try {
     res = await ctx.http.request(`${api.methodUrl('getFile')}?file_id=${encodeURIComponent(media.fileId)}`);

@@ -196,14 +196,13 @@ runIncomingCases({
       status: 503,
     },
     {
-      label: 'media on a channel without auth_token: stored without the attachment, no call made',
+      label: 'media on a channel without auth_token: 503 naming the setting, nothing stored, so Telegram retries once it is fixed',
       channel: 'tokenless',
       url: 'receive',
       body: update({ caption: 'pic', photo: [{ file_id: 'p', file_unique_id: 'p', width: 1, height: 1 }] }),
       provider: [],
-      status: 200,
-      msgs: [{ text: 'pic', attachments: [] }],
-      check: logErrors(['media_unresolved']),
+      status: 503,
+      response: 'channel config \\"auth_token\\" is required',
     },
     {
       label: 'location → geo attachment',
