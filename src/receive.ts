@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Backend } from './backend.js';
 import type { Channel } from './channel.js';
 import type { ChannelEvent } from './event.js';
-import type { CommittedItem, HandleResult } from './handler.js';
+import { RequestError, type CommittedItem, type HandleResult } from './handler.js';
 import { storableText, type MsgIn } from './msg.js';
 import type { StatusUpdate } from './status.js';
 
@@ -45,6 +45,8 @@ export async function commitHandled(
   const data: ResponseItem[] = [];
   const items: CommittedItem[] = [];
   const unknown: string[] = [];
+
+  checkStorable(result);
 
   if (result.msgs.length > 0) {
     const msgs: MsgIn[] = result.msgs.map((m) => ({
@@ -132,4 +134,25 @@ export async function commitHandled(
   const message =
     result.msgs.length > 0 ? 'Message Accepted' : data.some((d) => d.type === 'status') ? 'Status Update Accepted' : 'Event Accepted';
   return { message, data, items, ...(single ? { msgUuid: single } : {}) };
+}
+
+/** Longest URN or provider id stored: they are indexed, and no real one comes near it. */
+const MAX_ID_LENGTH = 255;
+
+/**
+ * Refuses (400) what a handler accepted but the store could never hold: a URN or provider id
+ * too long to index. Stored, it would fail its write on every retry instead.
+ */
+function checkStorable(result: Extract<HandleResult, { kind: 'accepted' }>): void {
+  const tooLong = (what: string, value: string | undefined) => {
+    if (value !== undefined && value.length > MAX_ID_LENGTH) {
+      throw new RequestError(400, `${what} is ${value.length} characters long; the limit is ${MAX_ID_LENGTH}`);
+    }
+  };
+  for (const m of result.msgs) {
+    tooLong('the sender', m.urn);
+    tooLong("the provider's message id", m.externalId);
+  }
+  for (const s of result.statuses) tooLong("the provider's message id", s.externalId);
+  for (const e of result.events) tooLong('the sender', e.urn);
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -614,6 +615,9 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         await expect(live.backend.replaySpooled('logs', 'nonsense')).rejects.toBeInstanceOf(PermanentSpoolError);
         const unknownChannel = msgIn(live.channel, { channelUuid: uuidv7() });
         await expect(live.backend.replaySpooled('msgs', JSON.parse(JSON.stringify([unknownChannel])))).rejects.toBeInstanceOf(PermanentSpoolError);
+        // An id too long to index can never be stored: quarantined, not retried for ever.
+        const hugeId = msgIn(live.channel, { externalId: randomBytes(3_500).toString('hex') });
+        await expect(live.backend.replaySpooled('msgs', JSON.parse(JSON.stringify([hugeId])))).rejects.toBeInstanceOf(PermanentSpoolError);
       });
 
       it('throws instead of spooling a write the database rejected', async () => {

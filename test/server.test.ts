@@ -138,6 +138,14 @@ describe('callback server', () => {
     expect(JSON.stringify(backend.logs)).not.toContain('\\u0000');
   });
 
+  it('refuses a provider id too long to store, naming it, and stores nothing', async () => {
+    const { backend, post } = setup();
+    const res = await post('receive', { secret: 'sekret-value', from: '+250788383383', text: 'hi', id: 'x'.repeat(256) });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("the provider's message id is 256 characters long; the limit is 255");
+    expect(backend.msgsIn).toHaveLength(0);
+  });
+
   it('answers 503 when the channel lookup fails, so the provider retries', async () => {
     const { backend, post } = setup();
     backend.getChannel = async () => {

@@ -397,13 +397,14 @@ async function withTimeout(check: Promise<unknown>, ms: number): Promise<'ok' | 
 
 /**
  * Whether storing a spooled document failed for a reason that retrying cannot fix: the database
- * refused its data (SQLSTATE classes 22 and 23), or Herald's own code refused it (an unknown
+ * refused its data (SQLSTATE classes 22, 23 and 54), or Herald's own code refused it (an unknown
  * channel, a malformed document). The database unreachable, out of connections or disk, or a
  * deadlock (any other SQLSTATE) is worth another try.
  */
 function isRejectedForGood(err: unknown): boolean {
   if (isConnectionError(err)) return false;
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return /^2[23]/.test(code);
+  // 22 data exception, 23 integrity constraint, 54 program limit (an index row too large).
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return /^(22|23|54)/.test(code);
   return true;
 }
