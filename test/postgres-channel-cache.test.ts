@@ -51,6 +51,21 @@ describe('ChannelCache', () => {
     await expect(cache.get('0191e180-7d60-7000-8000-000000000002')).rejects.toThrow('ECONNREFUSED');
   });
 
+  it('serves a stale entry without even trying while the database is known to be down', async () => {
+    let now = 0;
+    let offline = false;
+    const { state, load } = loader();
+    const cache = new ChannelCache(load, { ttlMs: 60_000, now: () => now, offline: () => offline });
+    await cache.get(channel.uuid);
+    now += 120_000;
+    offline = true;
+    expect(await cache.get(channel.uuid)).toBe(channel);
+    expect(state.queries).toBe(1);
+    offline = false;
+    await cache.get(channel.uuid);
+    expect(state.queries).toBe(2);
+  });
+
   it('shares one query between concurrent misses for one uuid', async () => {
     const { state, load } = loader();
     const cache = new ChannelCache(load);

@@ -33,7 +33,7 @@ import { loadChannel, upsertChannels } from './channels.js';
 import { isConnectionError } from './connection-error.js';
 import { contactKey, ensureContacts, isStopped, stopContacts, unstopContact } from './contacts.js';
 import { ExternalIdCache } from './external-id-cache.js';
-import { DatabaseOutage } from './outage.js';
+import { DatabaseOutage, withDeadline } from './outage.js';
 import type { GroupCommitOptions } from './group-commit.js';
 import { claimOutgoing, insertOutgoing, markNotPushed } from './outgoing-msgs.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
@@ -45,6 +45,7 @@ import { WriteBatcher } from './write-batcher.js';
 const DEFAULT_ORG_UUID = '00000000-0000-4000-8000-000000000000';
 const HOUR_MS = 3600_000;
 const HEALTH_TIMEOUT_MS = 2_000;
+const CHANNEL_LOOKUP_DEADLINE_MS = 2_000;
 
 export interface PostgresBackendOptions {
   /** A `postgres()` client made by the caller (real Postgres, or the embedded PGlite server). */
@@ -96,8 +97,10 @@ export class PostgresBackend implements Backend {
     this.sentMarkerTtlMs = opts.sentMarkerTtlMs ?? HOUR_MS;
     this.retentionDays = opts.channelLogRetentionDays ?? 7;
     this.now = opts.now ?? (() => new Date());
-    this.channels = new ChannelCache((uuid) => loadChannel(this.sql, uuid), {
+    // A lookup that gets no answer in time counts as failed, so the stale entry is served.
+    this.channels = new ChannelCache((uuid) => withDeadline(loadChannel(this.sql, uuid), CHANNEL_LOOKUP_DEADLINE_MS), {
       ...(opts.channelCacheTtlMs !== undefined ? { ttlMs: opts.channelCacheTtlMs } : {}),
+      offline: () => this.outage.active,
       now: () => this.now().getTime(),
     });
     const channel = (uuid: string) => this.channels.get(uuid);

@@ -8,7 +8,8 @@
  *   created elsewhere appears quickly.
  * - When the lookup of an expired entry fails (the database is down), the stale entry is served:
  *   callbacks for known channels keep being accepted and spooled. With no entry the error is
- *   rethrown.
+ *   rethrown. While `offline()` says the database is known to be down, a stale entry is served
+ *   without trying, so no callback waits for a lookup bound to fail.
  * - Concurrent misses for one uuid share one query.
  */
 import type { Channel } from '../../src/channel.js';
@@ -21,6 +22,8 @@ interface Entry {
 export interface ChannelCacheOptions {
   ttlMs?: number;
   missingTtlMs?: number;
+  /** Whether the database is known to be unreachable right now. */
+  offline?: () => boolean;
   now?: () => number;
 }
 
@@ -30,6 +33,7 @@ export class ChannelCache {
   private readonly ttlMs: number;
   private readonly missingTtlMs: number;
   private readonly now: () => number;
+  private readonly offline: () => boolean;
 
   constructor(
     private readonly load: (uuid: string) => Promise<Channel | null>,
@@ -38,6 +42,7 @@ export class ChannelCache {
     this.ttlMs = opts.ttlMs ?? 60_000;
     this.missingTtlMs = opts.missingTtlMs ?? 5_000;
     this.now = opts.now ?? Date.now;
+    this.offline = opts.offline ?? (() => false);
   }
 
   /**
@@ -47,7 +52,7 @@ export class ChannelCache {
    */
   async get(uuid: string): Promise<Channel | null> {
     const entry = this.entries.get(uuid);
-    if (entry && entry.expiresAt > this.now()) return entry.channel;
+    if (entry && (entry.expiresAt > this.now() || this.offline())) return entry.channel;
     const pending = this.inFlight.get(uuid);
     if (pending) return pending;
     const loading = this.refresh(uuid, entry).finally(() => this.inFlight.delete(uuid));

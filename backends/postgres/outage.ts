@@ -55,10 +55,14 @@ export class DatabaseOutage {
   }
 }
 
-/** `work`, or a rejection once `ms` have passed: a probe of a silent database must not hang. */
-function withDeadline(work: Promise<unknown>, ms: number): Promise<unknown> {
+/**
+ * `work`, or a rejection once `ms` have passed: a query to a silent database must not hang.
+ *
+ * @example await withDeadline(sql`select 1`.execute(), 2_000)
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise((_, reject) => {
+  const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
