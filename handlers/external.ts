@@ -36,6 +36,12 @@ export const externalHandler: ChannelHandler = {
   schemes: ['tel', 'ext'],
   maxLength: maxLengthOf,
   redact: secretsOf,
+  checkConfig: (channel) => {
+    schemeOf(channel);
+    maxLengthOf(channel);
+    // A channel may only receive; what it sends with is checked when it has a send_url.
+    if (channel.config.string('send_url') !== undefined) sendSettingsOf(channel);
+  },
   routes: [
     ...getAndPost('receive', receiveMsg),
     ...getAndPost('sent', receiveStatus('sent')),
@@ -142,12 +148,17 @@ function optionalField(fields: URLSearchParams, names: string[]): string | undef
   return undefined;
 }
 
-/** The sender's URN in the channel's `scheme`: a phone number or sender id (`tel`), or any id (`ext`). */
-function urnOf(channel: Channel, raw: string, field: string): Urn {
+function schemeOf(channel: Channel): 'tel' | 'ext' {
   const scheme = channel.config.string('scheme', 'tel');
   if (scheme !== 'tel' && scheme !== 'ext') {
     throw new ChannelConfigError(`channel config "scheme" must be "tel" or "ext", not "${scheme}"`);
   }
+  return scheme;
+}
+
+/** The sender's URN in the channel's `scheme`: a phone number or sender id (`tel`), or any id (`ext`). */
+function urnOf(channel: Channel, raw: string, field: string): Urn {
+  const scheme = schemeOf(channel);
   return scheme === 'tel' ? phoneUrn(field, raw, channel.country) : fieldUrn(field, () => newExtUrn(raw));
 }
 

@@ -51,6 +51,14 @@ export const kannelHandler: ChannelHandler = {
   schemes: ['tel'],
   maxLength: MAX_LENGTH,
   redact: (channel) => [channel.config.string('password') ?? ''].filter((s) => s !== ''),
+  checkConfig: (channel) => {
+    sendsmsUrl(channel);
+    channel.config.requireString('username');
+    channel.config.requireString('password');
+    channel.config.int('dlr_mask', DEFAULT_DLR_MASK);
+    channel.config.bool('use_national', false);
+    encodingOf(channel);
+  },
   routes: [
     { method: 'GET', action: 'receive', handle: receiveMessage },
     { method: 'POST', action: 'receive', handle: receiveMessage },

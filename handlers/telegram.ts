@@ -115,6 +115,10 @@ export const telegramHandler: ChannelHandler = {
   schemes: ['telegram'],
   maxLength: MAX_TEXT_LENGTH,
   redact: (channel) => [channel.config.string('auth_token'), channel.config.string('secret_token')].filter(isSet),
+  checkConfig: (channel) => {
+    botApi(channel);
+    channel.config.string('secret_token');
+  },
   routes: [{ method: 'POST', action: 'receive', handle: receiveUpdate }],
   send: sendMessage,
 };

@@ -49,6 +49,13 @@ export const twilioHandler: ChannelHandler = {
   schemes: ['tel'],
   maxLength: 1600,
   redact: (channel) => [channel.config.string('auth_token') ?? ''].filter((s) => s !== ''),
+  checkConfig: ({ config }) => {
+    config.requireString('account_sid');
+    config.requireString('auth_token');
+    config.bool('validate_signature', true);
+    config.string('messaging_service_sid');
+    config.baseUrl('base_url', DEFAULT_BASE_URL);
+  },
   routes: [
     { method: 'POST', action: 'receive', handle: receiveMessage },
     { method: 'POST', action: 'status', handle: receiveStatus },

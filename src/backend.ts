@@ -8,8 +8,7 @@ import type { Urn } from './urn.js';
 /**
  * Everything the server, the API and the Senders need from storage. Two implementations:
  * `backends/postgres` (Postgres is the source of truth, the queue a scheduler) and
- * `backends/memory` (the mock backend for handler and sender tests, and the embedded default
- * until the Postgres store exists).
+ * `backends/memory` (the mock backend for handler and sender tests).
  */
 export interface Backend {
   /** A channel by uuid, cached; null when there is none. */

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { migrateDatabase, startHerald } from './main.js';
+import { migrateDatabase, startHerald, type Herald } from './main.js';
 
 // `npm start`: run Herald in the foreground until SIGTERM or SIGINT, then drain and exit 0.
 // `npm run migrate`: apply pending database migrations and exit (start-up also applies them).
@@ -19,11 +19,12 @@ try {
   } else if (command !== 'serve') {
     throw new ConfigError(`unknown command "${command}" (expected serve or migrate)`);
   }
-  const herald = await startHerald(config, logger);
-  let stopping = false;
+  // Signals are handled from here on: one that arrives while starting stops Herald once started.
+  let stopping: string | undefined;
+  let herald: Herald | undefined;
   const stop = (signal: string) => {
     if (stopping) return;
-    stopping = true;
+    stopping = signal;
     logger.info({ signal }, 'shutting down');
     // Draining waits for sends and batches; a database or provider that never answers must not
     // keep the process alive for ever. Nothing is lost by exiting: a send not recorded keeps its
@@ -32,16 +33,20 @@ try {
       logger.error({ afterMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time; exiting');
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS).unref();
-    herald.close().then(
+    if (herald) close(herald);
+  };
+  const close = (running: Herald) =>
+    running.close().then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );
-  };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  herald = await startHerald(config, logger);
+  if (stopping) close(herald);
 } catch (err) {
   // One clear line for an operator; the stack only when it is a bug rather than a setting.
   if (!(err instanceof ConfigError)) logger.error({ err }, 'start-up failed');

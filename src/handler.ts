@@ -20,6 +20,11 @@ export interface ChannelHandler {
   maxLength: number | ((channel: Channel) => number);
   /** The channel's secret values, scrubbed from every log. */
   redact(channel: Channel): string[];
+  /**
+   * Throws ChannelConfigError naming the first setting that cannot work, so a channel is refused
+   * when it is configured rather than on its first callback or send.
+   */
+  checkConfig(channel: Channel): void;
   routes: readonly HandlerRoute[];
   send(msg: MsgOut, ctx: SendContext): Promise<SendResult>;
 }

@@ -12,7 +12,9 @@ import { ConfigError, type Config } from '../config/config.js';
 import { handlers } from '../handlers/index.js';
 import { SpoolFlusher } from '../spool/flusher.js';
 import { Spool, SpoolError } from '../spool/spool.js';
+import { ChannelConfig } from './channel.js';
 import { Foreman } from './foreman.js';
+import { ChannelConfigError } from './send-error.js';
 import { Sender } from './sender.js';
 import { createApp } from './server.js';
 
@@ -49,8 +51,24 @@ const QUEUE_LEASE_MARGIN_MS = 2_000;
 export async function startHerald(config: Config, logger: Logger): Promise<Herald> {
   const byType = new Map(handlers.map((h) => [h.type, h]));
   for (const entry of config.channels) {
-    if (!byType.has(entry.type)) {
+    const handler = byType.get(entry.type);
+    if (!handler) {
       throw new ConfigError(`HERALD_CHANNELS_FILE: channel ${entry.uuid} has unknown type "${entry.type}" (known: ${[...byType.keys()].join(', ')})`);
+    }
+    try {
+      handler.checkConfig({
+        uuid: entry.uuid,
+        orgUuid: '',
+        type: entry.type,
+        name: entry.name ?? entry.type,
+        address: entry.address ?? '',
+        country: entry.country ?? null,
+        tps: entry.tps ?? 0,
+        config: new ChannelConfig(entry.config),
+      });
+    } catch (err) {
+      if (err instanceof ChannelConfigError) throw new ConfigError(`HERALD_CHANNELS_FILE: channel ${entry.uuid} (${entry.type}): ${err.message}`);
+      throw err;
     }
   }
 
@@ -71,11 +89,16 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
     let queue;
     if (config.redisUrl) {
       const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5_000, enableOfflineQueue: false, lazyConnect: true });
-      redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection problem'));
-      closers.push(() => redis.quit());
-      await redis.connect().catch((err: unknown) => {
-        throw new ConfigError(`HERALD_REDIS_URL: cannot connect (${(err as Error).message})`);
+      let lastError: Error | undefined;
+      redis.on('error', (err: Error) => {
+        lastError = err;
+        logger.warn({ err: err.message }, 'redis connection problem');
       });
+      await redis.connect().catch((err: unknown) => {
+        redis.disconnect();
+        throw new ConfigError(`HERALD_REDIS_URL: cannot connect (${(lastError ?? (err as Error)).message})`);
+      });
+      closers.push(() => redis.quit());
       queue = new RedisQueue({ redis, prefix: `${config.redisPrefix}:`, leaseMs: config.sendLeaseMs + QUEUE_LEASE_MARGIN_MS });
     } else {
       queue = new MemoryQueue({ leaseMs: config.sendLeaseMs + QUEUE_LEASE_MARGIN_MS });
@@ -105,14 +128,14 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
     flusher.start();
     closers.push(() => flusher.stop());
 
+    const app = createApp({ backend, handlers, baseUrl: config.baseUrl, logger });
+    const server = await listen(app.fetch, config.port, config.host);
+    // Sending starts only once start-up cannot fail any more; it stops before the server closes.
     const sender = new Sender({ backend, handlers: byType, baseUrl: config.baseUrl, logger });
     const foreman = new Foreman({ backend, sender, maxWorkers: config.maxWorkers, logger });
     backend.onOutgoingQueued(() => foreman.wake());
     foreman.start();
     closers.push(() => foreman.stop());
-
-    const app = createApp({ backend, handlers, baseUrl: config.baseUrl, logger });
-    const server = await listen(app.fetch, config.port, config.host);
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -195,6 +218,10 @@ async function migrateOrExplain(sql: postgres.Sql, config: Config): Promise<stri
 function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, port, hostname }, () => resolve(server));
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES') reject(new ConfigError(`HERALD_PORT: cannot listen on ${hostname}:${port} (${err.code})`));
+      else if (err.code === 'ENOTFOUND' || err.code === 'EADDRNOTAVAIL') reject(new ConfigError(`HERALD_HOST: cannot listen on ${hostname} (${err.code})`));
+      else reject(err);
+    });
   });
 }

@@ -25,6 +25,7 @@ function scriptedHandler(opts: { delayMs?: number; outcome?: (msg: MsgOut, attem
     schemes: ['tel'],
     maxLength: 160,
     redact: () => [],
+    checkConfig: () => {},
     routes: [],
     async send(msg) {
       const attempt = (attempts.get(msg.uuid) ?? 0) + 1;

@@ -13,6 +13,7 @@ const handler: ChannelHandler = {
   schemes: ['tel'],
   maxLength: 160,
   redact: (ch) => [ch.config.string('secret', '')],
+  checkConfig: (ch) => void ch.config.string('secret'),
   routes: [
     {
       method: 'POST',
