@@ -609,6 +609,23 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         expect(await history(sentUuid)).toEqual(['queued', 'wired', 'delivered']);
       });
 
+      it('reports the spool down when it cannot be written while the database is down', async () => {
+        const spool = await Spool.open(dir);
+        const down = await PostgresBackend.create({
+          sql: postgres('postgres://postgres@127.0.0.1:1/herald', { max: 1, connect_timeout: 1, onnotice: () => {} }),
+          queue: new MemoryQueue(),
+          spool,
+          reconciler: { intervalMs: 3_600_000, onError: () => {} },
+        });
+        open.push(down);
+        const { channel } = await setup();
+        spool.write = async () => {
+          throw new Error('ENOSPC: no space left on device');
+        };
+        await expect(down.writeChannelLog(log(channel))).rejects.toThrow('ENOSPC');
+        expect(await down.health()).toMatchObject({ database: 'down', spool: 'down' });
+      });
+
       it('rejects a malformed document as permanent', async () => {
         const live = await setup();
         await expect(live.backend.replaySpooled('msgs', [{ uuid: 'x' }])).rejects.toBeInstanceOf(PermanentSpoolError);

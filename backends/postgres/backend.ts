@@ -85,6 +85,8 @@ export class PostgresBackend implements Backend {
   private readonly externalIds = new ExternalIdCache();
   private readonly listeners: Array<() => void> = [];
   private readonly outage: DatabaseOutage;
+  /** The last spool write failed: with the database down too, callbacks cannot be accepted. */
+  private spoolFailing = false;
   private retentionTimer: NodeJS.Timeout | null = null;
 
   private constructor(opts: PostgresBackendOptions) {
@@ -327,7 +329,7 @@ export class PostgresBackend implements Backend {
       withTimeout(this.queue.size(), HEALTH_TIMEOUT_MS),
     ]);
     const checks: HealthChecks = { database, queue };
-    if (this.spool) checks.spool = this.spool.size().files > 0 ? 'degraded' : 'ok';
+    if (this.spool) checks.spool = this.spoolFailing ? 'down' : this.spool.size().files > 0 ? 'degraded' : 'ok';
     return checks;
   }
 
@@ -367,7 +369,7 @@ export class PostgresBackend implements Backend {
    */
   private async writeOrSpool<T>(kind: SpoolKind, payload: unknown, write: () => Promise<T>, spooled: () => T): Promise<T> {
     if (this.spool && this.outage.active) {
-      await this.spool.write(kind, payload);
+      await this.spoolWrite(kind, payload);
       return spooled();
     }
     try {
@@ -375,8 +377,19 @@ export class PostgresBackend implements Backend {
     } catch (err) {
       if (!this.spool || !isConnectionError(err)) throw err;
       this.outage.begin();
-      await this.spool.write(kind, payload);
+      await this.spoolWrite(kind, payload);
       return spooled();
+    }
+  }
+
+  /** A spool write, remembering whether the last one failed (a full or read-only disk) for health. */
+  private async spoolWrite(kind: SpoolKind, payload: unknown): Promise<void> {
+    try {
+      await this.spool!.write(kind, payload);
+      this.spoolFailing = false;
+    } catch (err) {
+      this.spoolFailing = true;
+      throw err;
     }
   }
 
