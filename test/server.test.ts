@@ -169,6 +169,16 @@ describe('callback server', () => {
     expect(backend.logs.map((l) => l.errors[0]?.code)).toEqual(['channel_config']);
   });
 
+  it('answers health 200 degraded while the spool takes callbacks, 503 when nothing can', async () => {
+    const { backend, app } = setup();
+    backend.health = async () => ({ database: 'down', queue: 'ok', spool: 'degraded' });
+    const degraded = await app.request('/health');
+    expect(degraded.status).toBe(200);
+    expect(await degraded.json()).toMatchObject({ status: 'degraded' });
+    backend.health = async () => ({ database: 'down', queue: 'ok', spool: 'down' });
+    expect((await app.request('/health')).status).toBe(503);
+  });
+
   it('reports health', async () => {
     const { app } = setup();
     const res = await app.request('/health');
