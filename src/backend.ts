@@ -91,7 +91,9 @@ export type CheckStatus = 'ok' | 'degraded' | 'down';
 
 export interface HealthChecks {
   database: CheckStatus;
+  /** `not_configured` when the queue is in-process. */
+  redis?: CheckStatus | 'not_configured';
   queue: CheckStatus;
-  /** `degraded` while documents wait in the disk spool; absent without a spool. */
+  /** `degraded` while documents wait in the disk spool, `down` when it cannot be written; absent without a spool. */
   spool?: CheckStatus;
 }

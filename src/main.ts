@@ -87,6 +87,7 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
 
     let queue;
+    let redisPing: (() => Promise<unknown>) | undefined;
     if (config.redisUrl) {
       const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5_000, enableOfflineQueue: false, lazyConnect: true });
       let lastError: Error | undefined;
@@ -99,6 +100,7 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
         throw new ConfigError(`HERALD_REDIS_URL: cannot connect (${(lastError ?? (err as Error)).message})`);
       });
       closers.push(() => redis.quit());
+      redisPing = () => redis.ping();
       queue = new RedisQueue({ redis, prefix: `${config.redisPrefix}:`, leaseMs: config.sendLeaseMs + QUEUE_LEASE_MARGIN_MS });
     } else {
       queue = new MemoryQueue({ leaseMs: config.sendLeaseMs + QUEUE_LEASE_MARGIN_MS });
@@ -109,6 +111,7 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
       queue,
       spool,
       logger,
+      ...(redisPing ? { redisPing } : {}),
       leaseMs: config.sendLeaseMs,
       // The embedded database takes a lock: no other process can hold claims in it.
       reconciler: { intervalMs: config.reconcileIntervalMs, soleProcess: !config.databaseUrl },

@@ -38,7 +38,7 @@ export function createApp(deps: ServerDeps): Hono {
     const checks = await deps.backend.health();
     // With a spool, callbacks are still accepted while the database is down: degraded, not down.
     const down = checks.database === 'down' && (checks.spool === undefined || checks.spool === 'down');
-    const degraded = Object.values(checks).some((v) => v !== 'ok');
+    const degraded = Object.values(checks).some((v) => v !== 'ok' && v !== 'not_configured');
     return c.json({ status: degraded ? 'degraded' : 'ok', checks }, down ? 503 : 200);
   });
 

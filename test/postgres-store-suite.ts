@@ -589,7 +589,7 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         await down.writeEvents([event]);
         await down.writeChannelLog(l);
         expect(spool.size().files).toBe(4);
-        expect(await down.health()).toEqual({ database: 'down', queue: 'ok', spool: 'degraded' });
+        expect(await down.health()).toEqual({ database: 'down', redis: 'not_configured', queue: 'ok', spool: 'degraded' });
         await down.close();
 
         const replayed: Array<[string, unknown]> = [];
@@ -645,7 +645,7 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
 
     it('reports health', async () => {
       const s = await setup();
-      expect(await s.backend.health()).toEqual({ database: 'ok', queue: 'ok' });
+      expect(await s.backend.health()).toEqual({ database: 'ok', redis: 'not_configured', queue: 'ok' });
     });
   });
 }

@@ -183,6 +183,6 @@ describe('callback server', () => {
     const { app } = setup();
     const res = await app.request('/health');
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', checks: { database: 'ok', queue: 'ok' } });
+    expect(await res.json()).toEqual({ status: 'ok', checks: { database: 'ok', redis: 'not_configured', queue: 'ok' } });
   });
 });

@@ -275,7 +275,7 @@ export class MemoryBackend implements Backend {
   }
 
   async health(): Promise<HealthChecks> {
-    return { database: 'ok', queue: 'ok' };
+    return { database: 'ok', redis: 'not_configured', queue: 'ok' };
   }
 
   async close(): Promise<void> {}

@@ -59,6 +59,8 @@ export interface PostgresBackendOptions {
   leaseMs?: number;
   /** How long the queue remembers a message was handed to its provider; default 1 h. */
   sentMarkerTtlMs?: number;
+  /** Pings the Redis server behind the queue, for `health`; absent with an in-process queue. */
+  redisPing?: () => Promise<unknown>;
   /** Group commit tuning, for both the write batcher and the status committer. */
   batching?: GroupCommitOptions;
   reconciler?: ReconcilerOptions;
@@ -85,6 +87,7 @@ export class PostgresBackend implements Backend {
   private readonly externalIds = new ExternalIdCache();
   private readonly listeners: Array<() => void> = [];
   private readonly outage: DatabaseOutage;
+  private readonly redisPing: (() => Promise<unknown>) | undefined;
   /** The last spool write failed: with the database down too, callbacks cannot be accepted. */
   private spoolFailing = false;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -93,6 +96,7 @@ export class PostgresBackend implements Backend {
     this.sql = opts.sql;
     this.queue = opts.queue;
     this.spool = opts.spool;
+    this.redisPing = opts.redisPing;
     this.retry = opts.retry ?? DEFAULT_RETRY_POLICY;
     this.logger = opts.logger;
     this.leaseMs = opts.leaseMs ?? 5 * 60_000;
@@ -324,11 +328,12 @@ export class PostgresBackend implements Backend {
   }
 
   async health(): Promise<HealthChecks> {
-    const [database, queue] = await Promise.all([
+    const [database, redis, queue] = await Promise.all([
       withTimeout(this.sql`select 1`.execute(), HEALTH_TIMEOUT_MS),
+      this.redisPing ? withTimeout(this.redisPing(), HEALTH_TIMEOUT_MS) : ('not_configured' as const),
       withTimeout(this.queue.size(), HEALTH_TIMEOUT_MS),
     ]);
-    const checks: HealthChecks = { database, queue };
+    const checks: HealthChecks = { database, redis, queue };
     if (this.spool) checks.spool = this.spoolFailing ? 'down' : this.spool.size().files > 0 ? 'degraded' : 'ok';
     return checks;
   }
