@@ -32,3 +32,14 @@ export function canTransition(from: MsgStatus, to: MsgStatus): boolean {
   if (from === 'errored' && to === 'queued') return true;
   return RANK[to] > RANK[from];
 }
+
+/**
+ * Whether a provider's status report moves a message: as `canTransition`, except that `errored`
+ * reported for a message already `errored` changes nothing. Only the Sender's own failed attempts
+ * are each recorded; a report repeated by the provider, or replayed from the spool, is not.
+ *
+ * @example reportApplies('errored', 'errored') // false
+ */
+export function reportApplies(from: MsgStatus, to: MsgStatus): boolean {
+  return !(from === 'errored' && to === 'errored') && canTransition(from, to);
+}

@@ -227,6 +227,17 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         return msg.uuid;
       }
 
+      it('records a provider errored report once, however often it is repeated or replayed', async () => {
+        const s = await setup();
+        const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hello' });
+        const report = { channelUuid: s.channel.uuid, msgUuid: msg.uuid, status: 'errored' as const, reason: 'network', receivedOn: new Date() };
+        expect(await s.backend.writeStatuses([report])).toEqual([{ msgUuid: msg.uuid, result: 'updated' }]);
+        expect(await s.backend.writeStatuses([report])).toEqual([{ msgUuid: msg.uuid, result: 'unchanged' }]);
+        expect(await history(msg.uuid)).toEqual(['queued', 'errored:network']);
+        // Settled, so later tests' reconciler passes do not find it waiting.
+        expect(await s.backend.writeStatuses([{ ...report, status: 'failed' }])).toEqual([{ msgUuid: msg.uuid, result: 'updated' }]);
+      });
+
       it('applies updates forward only, by uuid and by external id', async () => {
         const s = await setup();
         const uuid = await sentMsg(s, ['part-1', 'part-2']);

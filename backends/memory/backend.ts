@@ -14,7 +14,7 @@ import type { MsgIn, MsgOut, MsgStatus } from '../../src/msg.js';
 import type { Queue } from '../../src/queue.js';
 import { DEFAULT_RETRY_POLICY, retryDelayMs, type RetryPolicy } from '../../src/retry.js';
 import type { StatusUpdate } from '../../src/status.js';
-import { canTransition } from '../../src/status-rules.js';
+import { canTransition, reportApplies } from '../../src/status-rules.js';
 import type { Urn } from '../../src/urn.js';
 import { MemoryQueue } from './queue.js';
 
@@ -147,7 +147,7 @@ export class MemoryBackend implements Backend {
       const msg = uuid ? this.outgoing.get(uuid) : undefined;
       if (!msg || msg.channelUuid !== update.channelUuid) return { msgUuid: null, result: 'unknown' };
       this.statuses.push(update);
-      const moved = this.transition(msg, update.status, update.reason);
+      const moved = reportApplies(msg.status, update.status) && this.transition(msg, update.status, update.reason);
       return { msgUuid: msg.uuid, result: moved ? 'updated' : 'unchanged' };
     });
   }

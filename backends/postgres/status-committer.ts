@@ -4,7 +4,7 @@
  * 1. finds each message, by uuid or by (channel, provider id) through `msg_external_ids`, or
  *    through the in-process ExternalIdCache for a send whose outcome is not committed yet;
  * 2. locks the messages (in uuid order, so two processes never deadlock) and applies the reports
- *    in arrival order, forward only (`canTransition`): several reports for one message in one
+ *    in arrival order, forward only (`reportApplies`): several reports for one message in one
  *    batch apply one after the other, exactly as if they had come in separate batches;
  * 3. updates the rows, appends each change to the status history and writes a `message.status`
  *    outbox row per change — one multi-row statement each.
@@ -15,7 +15,7 @@ import type postgres from 'postgres';
 import type { StatusWriteResult } from '../../src/backend.js';
 import type { MsgStatus } from '../../src/msg.js';
 import type { StatusUpdate } from '../../src/status.js';
-import { canTransition } from '../../src/status-rules.js';
+import { reportApplies } from '../../src/status-rules.js';
 import { iso, type Db } from './db.js';
 import type { ExternalIdCache } from './external-id-cache.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
@@ -82,7 +82,7 @@ export class StatusCommitter {
       const answers = updates.map((update, i): StatusWriteResult => {
         const msg = msgs.get(targets[i] ?? '');
         if (!msg || msg.channelUuid !== update.channelUuid) return { msgUuid: null, result: 'unknown' };
-        if (!canTransition(msg.status, update.status)) return { msgUuid: msg.uuid, result: 'unchanged' };
+        if (!reportApplies(msg.status, update.status)) return { msgUuid: msg.uuid, result: 'unchanged' };
         msg.status = update.status;
         msg.changed = true;
         if (update.status === 'failed' && update.reason) msg.failedReason = update.reason;
