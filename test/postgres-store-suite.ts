@@ -195,6 +195,21 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         expect(count).toBe(200);
       });
 
+      it('two processes writing a new sender at once make one contact and store every message', async () => {
+        const a = await setup();
+        const b = await setup();
+        for (let round = 0; round < 10; round++) {
+          const urn = `tel:+2507884${String(round).padStart(5, '0')}` as Urn;
+          const msgs = Array.from({ length: 8 }, (_, i) => msgIn(a.channel, { urn, text: `round ${round} msg ${i}` }));
+          const answers = await Promise.all(msgs.map((m, i) => (i % 2 === 0 ? a.backend : b.backend).writeMsgs([m])));
+          expect(answers).toEqual(msgs.map((m) => [m.uuid]));
+          const contacts = await db.sql`select distinct contact_uuid from msgs where urn = ${urn}`;
+          expect(contacts).toHaveLength(1);
+          const [{ count }] = (await db.sql`select count(*)::int as count from msgs where urn = ${urn}`) as any;
+          expect(count).toBe(8);
+        }
+      });
+
       it('a bad row fails only its own caller', async () => {
         const { backend, channel } = await setup();
         const msgs = Array.from({ length: 20 }, (_, i) => msgIn(channel, { urn: `tel:+25078811${String(i).padStart(4, '0')}` as Urn, text: i === 7 ? 'nul \u0000 byte' : `ok ${i}` }));

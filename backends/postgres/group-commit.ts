@@ -23,7 +23,7 @@ import { isConnectionError } from './connection-error.js';
 export interface GroupCommitOptions {
   /** Flush once this many rows are waiting; default 100. */
   maxRows?: number;
-  /** Flush this long after the first call of a batch arrived; default 5 ms. */
+  /** Flush this long after the first call of a batch arrived; default 2 ms. */
   maxWaitMs?: number;
   /** Transactions in flight at once; default 4. */
   maxConcurrent?: number;
@@ -68,7 +68,7 @@ export class GroupCommit<J, R> {
     opts: GroupCommitOptions = {},
   ) {
     this.maxRows = opts.maxRows ?? 100;
-    this.maxWaitMs = opts.maxWaitMs ?? 5;
+    this.maxWaitMs = opts.maxWaitMs ?? 2;
     this.maxConcurrent = Math.max(1, opts.maxConcurrent ?? 4);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.onCommit = opts.onCommit;

@@ -1,127 +1,160 @@
+import { v7 as uuidv7 } from 'uuid';
 import type { MsgIn } from '../../src/msg.js';
+import { urnIdentity } from './contacts.js';
 import { iso, type Db } from './db.js';
 
 /** DESIGN §3: the same provider message within 48 h, or the same text within a few seconds. */
 const EXTERNAL_ID_WINDOW_MS = 48 * 3600_000;
 const SAME_TEXT_WINDOW_MS = 5_000;
+/** Statements per batch before giving up on URNs that other writers keep creating first. */
+const MAX_ATTEMPTS = 3;
 
 export interface IncomingRow {
   msg: MsgIn;
   orgUuid: string;
-  contactUuid: string;
-}
-
-/** Which messages of a batch duplicate another: found before the batch's contacts exist. */
-export interface IncomingDuplicates {
-  /** For each message, the index of the first message of the batch it repeats (itself if none). */
-  sameAs: number[];
-  /** For each message that is first of its kind in the batch, the stored message it repeats. */
-  stored: Map<number, string>;
 }
 
 /**
- * Finds, in one statement, which of `msgs` duplicate a message already stored or an earlier one
- * of the same batch (DESIGN §3), for `insertIncomingMsgs`.
+ * Stores incoming messages, each with its contact (found or created) and a `message.received`
+ * outbox event, and answers, per row, the uuid it is stored under.
  *
- * @example const duplicates = await findIncomingDuplicates(tx, msgs);
+ * - A duplicate (DESIGN §3) of a stored message, or of an earlier row of the same call, answers
+ *   the first message's uuid and is not stored. A row whose uuid is already stored (a spool
+ *   replay) is not stored twice and answers its own uuid.
+ * - Usually one statement (one round trip, its own transaction): deduplication, contacts and
+ *   their URNs, messages and outbox rows are data-modifying CTEs of one `insert`. A URN that
+ *   another writer created after the statement's snapshot was taken cannot be seen by it (the
+ *   unique (org, identity) makes this statement skip its own copy): its rows are left out and
+ *   stored by the next statement, which sees the winner's contact.
+ *
+ * @example const uuids = await storeIncomingMsgs(sql, [{ msg, orgUuid }]);
  */
-export async function findIncomingDuplicates(db: Db, msgs: readonly MsgIn[]): Promise<IncomingDuplicates> {
+export async function storeIncomingMsgs(db: Db, rows: readonly IncomingRow[]): Promise<string[]> {
+  const sameAs = earlierCopies(rows.map((r) => r.msg));
+  const answers: Array<string | undefined> = rows.map(() => undefined);
+  let pending = rows.flatMap((_, i) => (sameAs[i] === i ? [i] : []));
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    if (attempt > MAX_ATTEMPTS) throw new Error(`contacts for ${pending.length} incoming messages kept being created by other writers`);
+    const stored = await storeOnce(db, pending.map((i) => rows[i]!));
+    pending = pending.filter((i, k) => {
+      answers[i] = stored[k];
+      return stored[k] === undefined;
+    });
+  }
+  return rows.map((_, i) => answers[sameAs[i]!]!);
+}
+
+/** For each message, the index of the first message of the list it repeats (itself if none). */
+function earlierCopies(msgs: readonly MsgIn[]): number[] {
   const sameAs: number[] = [];
   const firsts = new Map<string, number[]>();
   msgs.forEach((msg, i) => {
-    const key = dedupeKey(msg);
+    const key = msg.externalId
+      ? JSON.stringify(['id', msg.channelUuid, msg.urn, msg.externalId])
+      : JSON.stringify(['text', msg.channelUuid, msg.urn, msg.text, msg.attachments]);
     const earlier = firsts.get(key) ?? [];
     const window = msg.externalId ? EXTERNAL_ID_WINDOW_MS : SAME_TEXT_WINDOW_MS;
     const match = earlier.find((j) => Math.abs(msgs[j]!.receivedOn.getTime() - msg.receivedOn.getTime()) < window);
     sameAs.push(match ?? i);
     if (match === undefined) firsts.set(key, [...earlier, i]);
   });
-  const candidates = msgs.flatMap((_, i) => (sameAs[i] === i ? [i] : []));
-  const found = await findStoredDuplicates(db, candidates.map((i) => msgs[i]!));
-  const stored = new Map<number, string>();
-  for (const [n, uuid] of found) stored.set(candidates[n]!, uuid);
-  return { sameAs, stored };
+  return sameAs;
 }
 
 /**
- * Stores incoming messages with a `message.received` event each, and answers, per row, the uuid
- * it is stored under: a duplicate (as `findIncomingDuplicates` found for the same messages, in
- * the same order) answers the first message's uuid and is not stored. A row whose uuid is already
- * stored (a spool replay) is not stored twice.
- *
- * @example const uuids = await insertIncomingMsgs(tx, await findIncomingDuplicates(tx, msgs), rows);
+ * One statement for rows that repeat no other row: answers per row the uuid it is stored under,
+ * or undefined when its contact's URN was created meanwhile by another writer.
  */
-export async function insertIncomingMsgs(db: Db, duplicates: IncomingDuplicates, rows: readonly IncomingRow[]): Promise<string[]> {
-  const { sameAs, stored } = duplicates;
-  const answers: string[] = rows.map((row) => row.msg.uuid);
-  const fresh: IncomingRow[] = [];
-  rows.forEach((row, i) => {
-    if (sameAs[i] !== i) return;
-    const original = stored.get(i);
-    if (original) answers[i] = original;
-    else fresh.push(row);
-  });
-  rows.forEach((_, i) => (answers[i] = answers[sameAs[i]!]!));
-  await insertFresh(db, fresh);
-  return answers;
-}
-
-function dedupeKey(msg: MsgIn): string {
-  return msg.externalId
-    ? JSON.stringify(['id', msg.channelUuid, msg.urn, msg.externalId])
-    : JSON.stringify(['text', msg.channelUuid, msg.urn, msg.text, msg.attachments]);
-}
-
-/** For each message that duplicates a stored one, its index → the stored message's uuid. */
-async function findStoredDuplicates(db: Db, msgs: readonly MsgIn[]): Promise<Map<number, string>> {
-  const found = new Map<number, string>();
-  if (msgs.length === 0) return found;
-  const rows = await db`
-    select i.n, d.uuid
-    from unnest(
-      ${msgs.map((m) => m.channelUuid)}::uuid[], ${msgs.map((m) => m.urn)}::text[], ${msgs.map((m) => m.externalId ?? null)}::text[],
-      ${msgs.map((m) => m.text)}::text[], ${msgs.map((m) => JSON.stringify(m.attachments))}::text[], ${msgs.map((m) => iso(m.receivedOn))}::timestamptz[]
-    ) with ordinality as i(channel_uuid, urn, external_id, text, attachments, at, n)
-    cross join lateral (
-      select m.uuid from msgs m
-      where m.direction = 'in' and m.channel_uuid = i.channel_uuid and m.urn = i.urn
-        and (
-          (i.external_id is not null and m.external_id = i.external_id
-            and m.created_on > i.at - ${EXTERNAL_ID_WINDOW_MS} * interval '1 millisecond'
-            and m.created_on < i.at + ${EXTERNAL_ID_WINDOW_MS} * interval '1 millisecond')
-          or
-          (i.external_id is null and m.external_id is null and m.text = i.text and to_jsonb(m.attachments) = i.attachments::jsonb
-            and m.created_on > i.at - ${SAME_TEXT_WINDOW_MS} * interval '1 millisecond'
-            and m.created_on < i.at + ${SAME_TEXT_WINDOW_MS} * interval '1 millisecond')
-        )
-      order by m.created_on, m.uuid
-      limit 1
-    ) d`;
-  for (const row of rows) found.set(Number(row.n) - 1, row.uuid as string);
-  return found;
-}
-
-async function insertFresh(db: Db, rows: readonly IncomingRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db`
-    with ins as (
-      insert into msgs (uuid, org_uuid, channel_uuid, contact_uuid, direction, urn, text, attachments, status, external_id, created_on, modified_on)
-      select i.uuid, i.org_uuid, i.channel_uuid, i.contact_uuid, 'in', i.urn, i.text,
-             array(select jsonb_array_elements_text(i.attachments::jsonb)), 'pending', i.external_id, i.at, now()
-      from unnest(
+async function storeOnce(db: Db, rows: readonly IncomingRow[]): Promise<Array<string | undefined>> {
+  const answers = await db`
+    with input as (
+      select * from unnest(
         ${rows.map((r) => r.msg.uuid)}::uuid[], ${rows.map((r) => r.orgUuid)}::uuid[], ${rows.map((r) => r.msg.channelUuid)}::uuid[],
-        ${rows.map((r) => r.contactUuid)}::uuid[], ${rows.map((r) => r.msg.urn)}::text[], ${rows.map((r) => r.msg.text)}::text[],
+        ${rows.map((r) => r.msg.urn)}::text[], ${rows.map((r) => urnIdentity(r.msg.urn))}::text[], ${rows.map((r) => display(r.msg.urn))}::text[],
+        ${rows.map((r) => r.msg.contactName ?? null)}::text[], ${rows.map((r) => r.msg.text)}::text[],
         ${rows.map((r) => JSON.stringify(r.msg.attachments))}::text[], ${rows.map((r) => r.msg.externalId ?? null)}::text[],
-        ${rows.map((r) => iso(r.msg.receivedOn))}::timestamptz[]
-      ) with ordinality as i(uuid, org_uuid, channel_uuid, contact_uuid, urn, text, attachments, external_id, at, n)
-      order by i.n
+        ${rows.map((r) => iso(r.msg.receivedOn))}::timestamptz[], ${rows.map(() => uuidv7())}::uuid[]
+      ) with ordinality as i(uuid, org_uuid, channel_uuid, urn, identity, display, name, text, attachments, external_id, at, new_contact, n)
+    ),
+    duplicates as (
+      select i.n, d.uuid
+      from input i
+      cross join lateral (
+        select m.uuid from msgs m
+        where m.direction = 'in' and m.channel_uuid = i.channel_uuid and m.urn = i.urn
+          and (
+            (i.external_id is not null and m.external_id = i.external_id
+              and m.created_on > i.at - ${EXTERNAL_ID_WINDOW_MS} * interval '1 millisecond'
+              and m.created_on < i.at + ${EXTERNAL_ID_WINDOW_MS} * interval '1 millisecond')
+            or
+            (i.external_id is null and m.external_id is null and m.text = i.text and to_jsonb(m.attachments) = i.attachments::jsonb
+              and m.created_on > i.at - ${SAME_TEXT_WINDOW_MS} * interval '1 millisecond'
+              and m.created_on < i.at + ${SAME_TEXT_WINDOW_MS} * interval '1 millisecond')
+          )
+        order by m.created_on, m.uuid
+        limit 1
+      ) d
+    ),
+    fresh as (
+      select i.* from input i where not exists (select 1 from duplicates d where d.n = i.n)
+    ),
+    -- One new contact per URN identity, named after its first message.
+    wanted as (
+      select distinct on (org_uuid, identity) org_uuid, identity, display, name, new_contact
+      from fresh
+      order by org_uuid, identity, n
+    ),
+    existing as (
+      select u.org_uuid, u.identity, u.contact_uuid
+      from contact_urns u join wanted w on u.org_uuid = w.org_uuid and u.identity = w.identity
+    ),
+    -- In (org, identity) order, so concurrent writers lock URNs in the same order.
+    new_urns as (
+      insert into contact_urns (org_uuid, identity, display, contact_uuid)
+      select w.org_uuid, w.identity, w.display, w.new_contact
+      from wanted w
+      where not exists (select 1 from existing e where e.org_uuid = w.org_uuid and e.identity = w.identity)
+      order by w.org_uuid, w.identity
+      on conflict (org_uuid, identity) do nothing
+      returning org_uuid, identity, contact_uuid
+    ),
+    new_contacts as (
+      insert into contacts (uuid, org_uuid, name)
+      select w.new_contact, w.org_uuid, w.name from wanted w join new_urns u on u.contact_uuid = w.new_contact
+    ),
+    contact_of as (
+      select org_uuid, identity, contact_uuid from existing
+      union all
+      select org_uuid, identity, contact_uuid from new_urns
+    ),
+    stored as (
+      insert into msgs (uuid, org_uuid, channel_uuid, contact_uuid, direction, urn, text, attachments, status, external_id, created_on, modified_on)
+      select f.uuid, f.org_uuid, f.channel_uuid, c.contact_uuid, 'in', f.urn, f.text,
+             array(select jsonb_array_elements_text(f.attachments::jsonb)), 'pending', f.external_id, f.at, now()
+      from fresh f join contact_of c on c.org_uuid = f.org_uuid and c.identity = f.identity
+      order by f.n
       on conflict (uuid) do nothing
       returning uuid, org_uuid, channel_uuid, contact_uuid, urn, text, attachments, external_id, created_on
+    ),
+    events as (
+      insert into outbox (org_uuid, type, data)
+      select org_uuid, 'message.received', jsonb_build_object(
+        'uuid', uuid, 'direction', 'in', 'channel_uuid', channel_uuid, 'contact_uuid', contact_uuid, 'urn', urn,
+        'text', text, 'attachments', to_jsonb(attachments), 'external_id', external_id, 'created_on', created_on)
+      from stored
+      order by created_on, uuid
     )
-    insert into outbox (org_uuid, type, data)
-    select org_uuid, 'message.received', jsonb_build_object(
-      'uuid', uuid, 'direction', 'in', 'channel_uuid', channel_uuid, 'contact_uuid', contact_uuid, 'urn', urn,
-      'text', text, 'attachments', to_jsonb(attachments), 'external_id', external_id, 'created_on', created_on)
-    from ins
-    order by created_on, uuid`;
+    select i.n, coalesce(d.uuid, case when c.contact_uuid is not null then i.uuid end) as answer
+    from input i
+    left join duplicates d on d.n = i.n
+    left join contact_of c on c.org_uuid = i.org_uuid and c.identity = i.identity`;
+  const byRow: Array<string | undefined> = rows.map(() => undefined);
+  for (const a of answers) byRow[Number(a.n) - 1] = (a.answer as string | null) ?? undefined;
+  return byRow;
+}
+
+/** The `#display` part of a URN (`telegram:123#bob` → `bob`), or null. */
+function display(urn: string): string | null {
+  const hash = urn.indexOf('#');
+  return hash < 0 ? null : urn.slice(hash + 1);
 }

@@ -8,14 +8,14 @@ import { insertChannelLogs } from './channel-logs.js';
 import { contactKey, ensureContacts } from './contacts.js';
 import { UnknownChannelError } from './db.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
-import { findIncomingDuplicates, insertIncomingMsgs } from './incoming-msgs.js';
+import { storeIncomingMsgs } from './incoming-msgs.js';
 
 export type WriteJob = { kind: 'msgs'; msgs: MsgIn[] } | { kind: 'events'; events: ChannelEvent[] };
 
 /**
  * Incoming messages, channel events and channel logs from concurrent requests, written by group
- * commit (see group-commit.ts). Messages and events share one transaction per batch, each kind in
- * one multi-row statement (plus one for contacts and one for deduplication). Channel logs go in
+ * commit (see group-commit.ts). A batch's messages are one statement (deduplication, contacts,
+ * messages and their outbox events together); its events one transaction. Channel logs go in
  * batches of their own, larger and less often: no provider waits for them, and keeping them out
  * of the messages' transactions keeps those small and quick.
  */
@@ -68,30 +68,19 @@ export class WriteBatcher {
     }
     const orgOf = (channelUuid: string) => orgs.get(channelUuid)!;
 
-    const stored = await this.sql.begin(async (tx) => {
-      // Statements that do not depend on each other are sent together (pipelined on the
-      // transaction's connection): contacts and the duplicate lookup, then the inserts.
-      const [contacts, prepared] = await Promise.all([
-        ensureContacts(tx, [
-          ...msgs.map((m) => ({ orgUuid: orgOf(m.channelUuid), urn: m.urn, name: m.contactName })),
-          ...events.map((e) => ({ orgUuid: orgOf(e.channelUuid), urn: e.urn, name: e.contactName })),
-        ]),
-        findIncomingDuplicates(tx, msgs),
-      ]);
-      const contactOf = (channelUuid: string, urn: string) => contacts.get(contactKey(orgOf(channelUuid), urn))!;
-      const [uuids] = await Promise.all([
-        insertIncomingMsgs(
+    // Messages go in one statement of their own (see incoming-msgs.ts), events in a transaction
+    // beside it: one batch's callers do not depend on each other, and each is answered only once
+    // both are committed.
+    const [stored] = await Promise.all([
+      storeIncomingMsgs(this.sql, msgs.map((msg) => ({ msg, orgUuid: orgOf(msg.channelUuid) }))),
+      events.length === 0 ? undefined : this.sql.begin(async (tx) => {
+        const contacts = await ensureContacts(tx, events.map((e) => ({ orgUuid: orgOf(e.channelUuid), urn: e.urn, name: e.contactName })));
+        await insertChannelEvents(
           tx,
-          prepared,
-          msgs.map((msg) => ({ msg, orgUuid: orgOf(msg.channelUuid), contactUuid: contactOf(msg.channelUuid, msg.urn) })),
-        ),
-        insertChannelEvents(
-          tx,
-          events.map((event) => ({ event, orgUuid: orgOf(event.channelUuid), contactUuid: contactOf(event.channelUuid, event.urn) })),
-        ),
-      ]);
-      return uuids;
-    });
+          events.map((event) => ({ event, orgUuid: orgOf(event.channelUuid), contactUuid: contacts.get(contactKey(orgOf(event.channelUuid), event.urn))! })),
+        );
+      }),
+    ]);
 
     let next = 0;
     return jobs.map((job) => (job.kind === 'msgs' ? stored.slice(next, (next += job.msgs.length)) : []));
