@@ -67,6 +67,19 @@ export interface NewMsgOut {
   metadata?: Record<string, unknown>;
   /** What sending it costs against the channel's TPS: its number of SMS parts. */
   cost?: number;
+  /**
+   * The upstream app's `Idempotency-Key` and a hash of its request: a second message with the
+   * same key in the same org is refused with IdempotencyKeyTaken.
+   */
+  idempotency?: { key: string; requestHash: string };
+}
+
+/** Another message of the org was already queued with this idempotency key. */
+export class IdempotencyKeyTaken extends Error {
+  override readonly name = 'IdempotencyKeyTaken';
+  constructor(readonly key: string) {
+    super(`idempotency key "${key}" was already used`);
+  }
 }
 
 export interface OutgoingJob {

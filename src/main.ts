@@ -4,16 +4,23 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import postgres from 'postgres';
 import { MemoryQueue } from '../backends/memory/queue.js';
+import { PostgresApiStore } from '../backends/postgres/api-store.js';
 import { PostgresBackend } from '../backends/postgres/backend.js';
+import { isConnectionError } from '../backends/postgres/connection-error.js';
 import { startEmbeddedPostgres } from '../backends/postgres/embedded.js';
 import { migrate } from '../backends/postgres/migrate.js';
+import { queueStats } from '../backends/postgres/queue-stats.js';
+import { WebhookDispatcher } from '../backends/postgres/webhook-dispatcher.js';
 import { RedisQueue } from '../backends/redis/queue.js';
 import { ConfigError, type Config } from '../config/config.js';
 import { handlers } from '../handlers/index.js';
 import { SpoolFlusher } from '../spool/flusher.js';
 import { Spool, SpoolError } from '../spool/spool.js';
+import { storedAdminToken } from './admin-token.js';
+import { createApi } from './api/app.js';
 import { ChannelConfig } from './channel.js';
 import { Foreman } from './foreman.js';
+import { Metrics } from './metrics.js';
 import { ChannelConfigError } from './send-error.js';
 import { Sender } from './sender.js';
 import { createApp } from './server.js';
@@ -131,14 +138,30 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
     flusher.start();
     closers.push(() => flusher.stop());
 
-    const app = createApp({ backend, handlers, baseUrl: config.baseUrl, logger });
+    const adminToken = await adminTokenOf(config, logger);
+    const metrics = new Metrics({ queueStats: () => queueStats(sql), spoolFiles: () => spool.size().files });
+    const store = new PostgresApiStore(
+      sql,
+      (org, uuid) => backend.resendOutgoing(org, uuid),
+      (uuid) => backend.channels.invalidate(uuid),
+    );
+    const api = createApi({ store, backend, handlers, baseUrl: config.baseUrl, adminToken, logger, databaseDown: isConnectionError });
+    const app = createApp({ backend, handlers, baseUrl: config.baseUrl, logger, api, metrics });
     const server = await listen(app.fetch, config.port, config.host);
     // Sending starts only once start-up cannot fail any more; it stops before the server closes.
-    const sender = new Sender({ backend, handlers: byType, baseUrl: config.baseUrl, logger });
+    const sender = new Sender({ backend, handlers: byType, baseUrl: config.baseUrl, logger, metrics });
     const foreman = new Foreman({ backend, sender, maxWorkers: config.maxWorkers, logger });
     backend.onOutgoingQueued(() => foreman.wake());
     foreman.start();
     closers.push(() => foreman.stop());
+    const webhooks = new WebhookDispatcher({
+      sql,
+      logger,
+      onDelivered: () => metrics.webhookDelivered(),
+      onFailed: (_org, final) => metrics.webhookFailed(final),
+    });
+    webhooks.start();
+    closers.push(() => webhooks.stop());
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -167,6 +190,16 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
     await closeAll();
     throw err;
   }
+}
+
+/** `HERALD_ADMIN_TOKEN`, or the one kept in the data folder (generated and printed once). */
+async function adminTokenOf(config: Config, logger: Logger): Promise<string> {
+  if (config.adminToken) return config.adminToken;
+  const { token, generated } = await storedAdminToken(config.dataDir).catch((err: unknown) => {
+    throw new ConfigError(`HERALD_DATA_DIR: cannot keep the admin token there (${(err as Error).message})`);
+  });
+  if (generated) logger.warn({ admin_token: token, file: join(config.dataDir, 'admin-token') }, 'admin token generated; shown this once, keep it safe');
+  return token;
 }
 
 /**

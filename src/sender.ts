@@ -5,6 +5,7 @@ import { ChannelLogger } from './channel-log.js';
 import { handlerMaxLength, type ChannelHandler } from './handler.js';
 import { HttpClient } from './http-client.js';
 import { ContactStopped, FailedWithReason, SendError, Throttled } from './send-error.js';
+import type { Metrics } from './metrics.js';
 import { splitText } from './split-text.js';
 
 /** How long a channel pauses when the provider throttles without saying for how long. */
@@ -15,6 +16,8 @@ export interface SenderDeps {
   handlers: ReadonlyMap<string, ChannelHandler>;
   baseUrl: string;
   logger: Logger;
+  /** Told how each send attempt ended and how long it took. */
+  metrics?: Metrics;
   now?: () => number;
 }
 
@@ -37,6 +40,7 @@ export class Sender {
     const handler = this.deps.handlers.get(channel.type);
     const log = new ChannelLogger('msg_send', channel.uuid, []);
     log.msgUuid = msg.uuid;
+    const started = performance.now();
 
     let outcome: SendOutcome;
     if (!handler) {
@@ -48,6 +52,7 @@ export class Sender {
     } else {
       outcome = await this.attempt(handler, job, log);
     }
+    this.deps.metrics?.sendFinished(channel.type, outcome.kind === 'sent' ? outcome.status : outcome.kind, (performance.now() - started) / 1000);
 
     try {
       await this.deps.backend.recordSendOutcome(job, outcome, log.finish());

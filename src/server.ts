@@ -8,6 +8,7 @@ import { RequestError, RetryLater, type ChannelHandler, type HandleResult, type 
 import { HttpClient } from './http-client.js';
 import { BodyTooLarge, MAX_BODY_BYTES, readBody } from './read-body.js';
 import { commitHandled, type ResponseItem } from './receive.js';
+import type { CallbackOutcome, Metrics } from './metrics.js';
 import { isUuid } from './request-fields.js';
 import { ChannelConfigError } from './send-error.js';
 import { UrnError } from './urn.js';
@@ -18,11 +19,15 @@ export interface ServerDeps {
   /** `HERALD_BASE_URL`, without a trailing slash. */
   baseUrl: string;
   logger: Logger;
+  /** The upstream API, mounted at `/api/v1`. */
+  api?: Hono<any>;
+  /** Served at `/metrics`, and told about every callback. */
+  metrics?: Metrics;
 }
 
 /**
  * The HTTP app: provider callbacks at `/c/{type}/{uuid}/{action}`, routed to the handler of
- * that type, and `/health`.
+ * that type, the upstream API at `/api/v1`, `/health` and `/metrics`.
  *
  * @example
  * const app = createApp({ backend, handlers, baseUrl: 'http://localhost:8080', logger });
@@ -32,7 +37,19 @@ export function createApp(deps: ServerDeps): Hono {
   const app = new Hono();
   const handlers = new Map(deps.handlers.map((h) => [h.type, h]));
 
-  app.all('/c/:type/:uuid/:action', (c) => receive(c, deps, handlers));
+  app.all('/c/:type/:uuid/:action', async (c) => {
+    const response = await receive(c, deps, handlers);
+    deps.metrics?.callbackHandled(c.req.param('type'), callbackOutcome(response), response.status);
+    return response;
+  });
+  if (deps.api) app.route('/api/v1', deps.api);
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (c) => {
+      const { contentType, body } = await metrics.render();
+      return c.body(body, 200, { 'content-type': contentType });
+    });
+  }
 
   app.get('/health', async (c) => {
     const checks = await deps.backend.health();
@@ -42,7 +59,12 @@ export function createApp(deps: ServerDeps): Hono {
     return c.json({ status: degraded ? 'degraded' : 'ok', checks }, down ? 503 : 200);
   });
 
-  app.notFound((c) => c.json({ message: 'Error', data: [{ type: 'error', error: `no route for ${c.req.method} ${c.req.path}` }] }, 404));
+  app.notFound((c) => {
+    const error = `no route for ${c.req.method} ${c.req.path}`;
+    // API clients get the API's error shape (CONTRACT §3), providers the callback envelope.
+    if (c.req.path.startsWith('/api/')) return c.json({ error: { code: 'not_found', message: error } }, 404);
+    return c.json({ message: 'Error', data: [{ type: 'error', error }] }, 404);
+  });
   app.onError((err, c) => {
     deps.logger.error({ err, path: c.req.path }, 'unhandled error');
     return c.json({ message: 'Error', data: [{ type: 'error', error: 'internal error' }] }, 500);
@@ -126,6 +148,8 @@ async function answer(result: HandleResult, channel: Channel, log: ChannelLogger
     case 'accepted': {
       const committed = await commitHandled(deps.backend, channel, result, new Date());
       if (committed.msgUuid) log.msgUuid = committed.msgUuid;
+      const received = committed.message === 'Message Accepted' ? committed.data.filter((d) => d.type === 'msg').length : 0;
+      if (received > 0) deps.metrics?.msgsReceived(channel.type, received);
       if (committed.message === 'Status Update Accepted') log.type = 'msg_status';
       else if (committed.message === 'Event Accepted') log.type = 'event_receive';
       else if (committed.message === 'Message Accepted') log.type = 'msg_receive';
@@ -220,6 +244,12 @@ function publicUrl(baseUrl: string, url: URL): string {
 
 function logTypeFor(action: string): ChannelLogType {
   return action === 'receive' ? 'msg_receive' : 'msg_status';
+}
+
+function callbackOutcome(response: Response): CallbackOutcome {
+  if (response.status >= 500) return 'error';
+  if (response.status >= 400) return 'rejected';
+  return envelopeBodies.get(response)?.startsWith('{"message":"Ignored"') ? 'ignored' : 'accepted';
 }
 
 /** The body of each envelope this server made, so logging it needs no clone of the response. */

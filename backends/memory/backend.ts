@@ -1,11 +1,12 @@
 import { v7 as uuidv7 } from 'uuid';
-import type {
-  Backend,
-  HealthChecks,
-  NewMsgOut,
-  OutgoingJob,
-  SendOutcome,
-  StatusWriteResult,
+import {
+  IdempotencyKeyTaken,
+  type Backend,
+  type HealthChecks,
+  type NewMsgOut,
+  type OutgoingJob,
+  type SendOutcome,
+  type StatusWriteResult,
 } from '../../src/backend.js';
 import { ChannelConfig, type Channel } from '../../src/channel.js';
 import type { ChannelLog } from '../../src/channel-log.js';
@@ -63,6 +64,7 @@ export class MemoryBackend implements Backend {
   readonly outgoing = new Map<string, StoredMsgOut>();
   readonly stopped = new Set<string>();
   private readonly byExternalId = new Map<string, string>();
+  private readonly idempotencyKeys = new Set<string>();
   private readonly failures: Array<{ kind: WriteKind | 'any'; error: Error }> = [];
   private readonly listeners: Array<() => void> = [];
   private readonly retry: RetryPolicy;
@@ -169,6 +171,11 @@ export class MemoryBackend implements Backend {
   async queueOutgoing(spec: NewMsgOut): Promise<MsgOut> {
     this.maybeFail('outgoing');
     const now = this.now();
+    if (spec.idempotency) {
+      const key = `${spec.orgUuid ?? spec.channel.orgUuid}|${spec.idempotency.key}`;
+      if (this.idempotencyKeys.has(key)) throw new IdempotencyKeyTaken(spec.idempotency.key);
+      this.idempotencyKeys.add(key);
+    }
     const msg: StoredMsgOut = {
       uuid: spec.uuid ?? uuidv7(),
       orgUuid: spec.orgUuid ?? spec.channel.orgUuid,

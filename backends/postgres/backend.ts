@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import { v7 as uuidv7 } from 'uuid';
 import type { ChannelFileEntry } from '../../config/config.js';
-import type { Backend, HealthChecks, NewMsgOut, OutgoingJob, SendOutcome, StatusWriteResult } from '../../src/backend.js';
+import { IdempotencyKeyTaken, type Backend, type HealthChecks, type NewMsgOut, type OutgoingJob, type SendOutcome, type StatusWriteResult } from '../../src/backend.js';
 import type { Channel } from '../../src/channel.js';
 import type { ChannelLog } from '../../src/channel-log.js';
 import type { ChannelEvent } from '../../src/event.js';
@@ -39,7 +39,8 @@ import { claimOutgoing, insertOutgoing, markNotPushed } from './outgoing-msgs.js
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
 import { recordErrored, recordFailed, recordSent, recordThrottled, unsentLog, type OutcomeTarget } from './send-outcomes.js';
 import { parseSpooledEvents, parseSpooledLog, parseSpooledMsgs, parseSpooledStatuses } from './spool-replay.js';
-import { StatusCommitter } from './status-committer.js';
+import { insertHistory, StatusCommitter } from './status-committer.js';
+import { insertOutbox } from './outbox.js';
 import { WriteBatcher } from './write-batcher.js';
 
 const DEFAULT_ORG_UUID = '00000000-0000-4000-8000-000000000000';
@@ -223,8 +224,12 @@ export class PostgresBackend implements Backend {
         cost: spec.cost ?? 1,
         metadata: spec.metadata ?? null,
         sendAt: spec.sendAt ?? null,
+        idempotency: spec.idempotency ?? null,
         now,
       });
+    }).catch((err: unknown) => {
+      if (spec.idempotency && isUniqueViolation(err, 'msgs_idempotency')) throw new IdempotencyKeyTaken(spec.idempotency.key);
+      throw err;
     });
     try {
       await this.queue.push(spec.channel.uuid, spec.channel.tps, { id: msg.uuid, cost: spec.cost ?? 1 }, msg.priority, spec.sendAt);
@@ -299,6 +304,45 @@ export class PostgresBackend implements Backend {
     }
   }
 
+  /**
+   * Queues a `failed` or `errored` outgoing message of the org again (the API's resend): back to
+   * `queued`, due now, its retries counted from zero, with a history row and a `message.status`
+   * event; then pushed. Answers what happened.
+   *
+   * @example await backend.resendOutgoing(orgUuid, msgUuid) // 'resent'
+   */
+  async resendOutgoing(orgUuid: string, uuid: string): Promise<'resent' | 'not_found' | 'not_resendable'> {
+    const now = this.now();
+    const result = await this.sql.begin(async (tx) => {
+      const [row] = await tx`select status, direction from msgs where uuid = ${uuid} and org_uuid = ${orgUuid} for update`;
+      if (!row) return 'not_found' as const;
+      if (row.direction !== 'out' || (row.status !== 'failed' && row.status !== 'errored')) return 'not_resendable' as const;
+      const [msg] = await tx`
+        update msgs set status = 'queued', error_count = 0, failed_reason = null, next_attempt_at = ${now},
+          lease_until = null, pushed_on = ${now}, modified_on = ${now}
+        where uuid = ${uuid}
+        returning channel_uuid, priority, cost`;
+      await insertHistory(tx, [{ msgUuid: uuid, status: 'queued', at: now, reason: 'resend' }]);
+      await insertOutbox(tx, [
+        { orgUuid, type: 'message.status', data: { msg_uuid: uuid, channel_uuid: msg!.channel_uuid, status: 'queued', reason: 'resend', created_on: now.toISOString() } },
+      ]);
+      return msg!;
+    });
+    if (typeof result === 'string') return result;
+    const channel = await this.channels.get(result.channel_uuid);
+    if (!channel) {
+      // Deleted since: the reconciler fails messages of deleted channels.
+      await markNotPushed(this.sql, uuid);
+      return 'resent';
+    }
+    await this.queue.push(channel.uuid, channel.tps, { id: uuid, cost: result.cost }, result.priority).catch(async (err: unknown) => {
+      this.logger?.warn({ err, msg: uuid }, 'queue push failed; left to the reconciler');
+      await markNotPushed(this.sql, uuid);
+    });
+    for (const listener of this.listeners) listener();
+    return 'resent';
+  }
+
   onOutgoingQueued(listener: () => void): void {
     this.listeners.push(listener);
   }
@@ -344,8 +388,13 @@ export class PostgresBackend implements Backend {
     this.retentionTimer = null;
     this.outage.stop();
     await this.reconciler.stop();
-    await Promise.all([this.writes.drain(), this.statuses.drain()]);
+    await this.drain();
     await this.sql.end({ timeout: 5 });
+  }
+
+  /** Resolves once every write accepted so far (channel logs included) is committed or failed. */
+  async drain(): Promise<void> {
+    await Promise.all([this.writes.drain(), this.statuses.drain()]);
   }
 
   private async claim(token: string, uuid: string, cost: number): Promise<OutgoingJob | null> {
@@ -422,6 +471,11 @@ async function withTimeout(check: Promise<unknown>, ms: number): Promise<'ok' | 
  * channel, a malformed document). The database unreachable, out of connections or disk, or a
  * deadlock (any other SQLSTATE) is worth another try.
  */
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  const e = err as { code?: unknown; constraint_name?: unknown } | null;
+  return e?.code === '23505' && e.constraint_name === constraint;
+}
+
 function isRejectedForGood(err: unknown): boolean {
   if (isConnectionError(err)) return false;
   const code = (err as { code?: unknown } | null)?.code;

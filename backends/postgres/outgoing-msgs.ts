@@ -16,6 +16,7 @@ export interface NewOutgoingRow {
   cost: number;
   metadata: Record<string, unknown> | null;
   sendAt: Date | null;
+  idempotency: { key: string; requestHash: string } | null;
   now: Date;
 }
 
@@ -29,11 +30,12 @@ export interface NewOutgoingRow {
 export async function insertOutgoing(db: Db, row: NewOutgoingRow): Promise<MsgOut> {
   const [stored] = await db`
     insert into msgs (uuid, org_uuid, channel_uuid, contact_uuid, direction, urn, text, attachments, quick_replies, status,
-                      priority, cost, metadata, send_at, next_attempt_at, pushed_on, created_on, modified_on)
+                      priority, cost, metadata, send_at, next_attempt_at, pushed_on, idempotency_key, idempotency_hash,
+                      created_on, modified_on)
     values (${row.uuid}, ${row.orgUuid}, ${row.channelUuid}, ${row.contactUuid}, 'out', ${row.urn}, ${row.text},
             ${row.attachments}::text[], ${row.quickReplies}::text[], 'queued', ${row.priority}, ${row.cost},
             ${row.metadata ? JSON.stringify(row.metadata) : null}::text::jsonb, ${row.sendAt}, ${row.sendAt ?? row.now},
-            ${row.now}, ${row.now}, ${row.now})
+            ${row.now}, ${row.idempotency?.key ?? null}, ${row.idempotency?.requestHash ?? null}, ${row.now}, ${row.now})
     returning *`;
   await insertHistory(db, [{ msgUuid: row.uuid, status: 'queued', at: row.now, reason: null }]);
   return msgOutFromRow(stored!);
