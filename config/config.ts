@@ -51,43 +51,55 @@ const channelEntry = z.object({
 });
 
 /**
- * Reads and validates the configuration; the first problem found throws a ConfigError whose
- * message names the variable, e.g. `HERALD_PORT: must be a whole number (got "eighty")`.
+ * Reads and validates the configuration. Every problem found is reported at once, one line each
+ * naming the variable, in a single ConfigError, e.g.
+ * `HERALD_PORT: must be a whole number (got "eighty")`.
  *
  * @example const config = loadConfig(process.env);
  */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const port = read(env, 'HERALD_PORT', integer(0, 65535), '8080');
-  const baseUrl = read(env, 'HERALD_BASE_URL', z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), `http://localhost:${port}`);
-  const channelsFile = env.HERALD_CHANNELS_FILE?.trim();
-  return {
-    port,
-    host: read(env, 'HERALD_HOST', z.string().min(1), '0.0.0.0'),
-    baseUrl: baseUrl.replace(/\/+$/, ''),
-    databaseUrl: optional(env, 'HERALD_DATABASE_URL', z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')),
-    redisUrl: optional(env, 'HERALD_REDIS_URL', z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL')),
-    redisPrefix: read(env, 'HERALD_REDIS_PREFIX', z.string().regex(/^[A-Za-z0-9:_-]+$/, 'must be letters, digits, ":", "_" or "-"'), 'herald'),
-    dataDir: read(env, 'HERALD_DATA_DIR', z.string().min(1), './data'),
-    spoolDir: read(env, 'HERALD_SPOOL_DIR', z.string().min(1), './spool'),
-    adminToken: optional(env, 'HERALD_ADMIN_TOKEN', z.string().min(16, 'must be at least 16 characters')),
-    channels: channelsFile ? readChannelsFile(channelsFile) : [],
-    maxWorkers: read(env, 'HERALD_MAX_WORKERS', integer(1, 10_000), '32'),
-    sendLeaseMs: read(env, 'HERALD_SEND_LEASE_SECONDS', integer(5, 86_400), '300') * 1000,
-    reconcileIntervalMs: read(env, 'HERALD_RECONCILE_SECONDS', integer(1, 3600), '60') * 1000,
-    logLevel: read(env, 'HERALD_LOG_LEVEL', z.enum(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error'), 'info'),
+  const problems: string[] = [];
+  const read = <S extends z.ZodType>(name: string, schema: S, fallback: string): z.output<S> => {
+    const raw = env[name]?.trim() || fallback;
+    const result = schema.safeParse(raw);
+    if (result.success) return result.data;
+    problems.push(`${name}: ${result.error.issues[0]?.message} (got "${raw}")`);
+    return undefined as z.output<S>;
   };
-}
-
-function read<S extends z.ZodType>(env: NodeJS.ProcessEnv, name: string, schema: S, fallback: string): z.output<S> {
-  const raw = env[name]?.trim() || fallback;
-  const result = schema.safeParse(raw);
-  if (!result.success) throw new ConfigError(`${name}: ${result.error.issues[0]?.message} (got "${raw}")`);
-  return result.data;
-}
-
-function optional<S extends z.ZodType>(env: NodeJS.ProcessEnv, name: string, schema: S): z.output<S> | null {
-  const raw = env[name]?.trim();
-  return raw ? read(env, name, schema, raw) : null;
+  const optional = <S extends z.ZodType>(name: string, schema: S): z.output<S> | null => {
+    const raw = env[name]?.trim();
+    return raw ? read(name, schema, raw) : null;
+  };
+  const port = read('HERALD_PORT', integer(0, 65535), '8080');
+  const baseUrl = read('HERALD_BASE_URL', z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), `http://localhost:${port ?? 8080}`);
+  const channelsFile = env.HERALD_CHANNELS_FILE?.trim();
+  let channels: ChannelFileEntry[] = [];
+  if (channelsFile) {
+    try {
+      channels = readChannelsFile(channelsFile);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  const config: Config = {
+    port,
+    host: read('HERALD_HOST', z.string().min(1), '0.0.0.0'),
+    baseUrl: baseUrl?.replace(/\/+$/, ''),
+    databaseUrl: optional('HERALD_DATABASE_URL', z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')),
+    redisUrl: optional('HERALD_REDIS_URL', z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL')),
+    redisPrefix: read('HERALD_REDIS_PREFIX', z.string().regex(/^[A-Za-z0-9:_-]+$/, 'must be letters, digits, ":", "_" or "-"'), 'herald'),
+    dataDir: read('HERALD_DATA_DIR', z.string().min(1), './data'),
+    spoolDir: read('HERALD_SPOOL_DIR', z.string().min(1), './spool'),
+    adminToken: optional('HERALD_ADMIN_TOKEN', z.string().min(16, 'must be at least 16 characters')),
+    channels,
+    maxWorkers: read('HERALD_MAX_WORKERS', integer(1, 10_000), '32'),
+    sendLeaseMs: read('HERALD_SEND_LEASE_SECONDS', integer(5, 86_400), '300') * 1000,
+    reconcileIntervalMs: read('HERALD_RECONCILE_SECONDS', integer(1, 3600), '60') * 1000,
+    logLevel: read('HERALD_LOG_LEVEL', z.enum(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error'), 'info'),
+  };
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  return config;
 }
 
 function readChannelsFile(path: string): ChannelFileEntry[] {

@@ -50,6 +50,7 @@ try {
 } catch (err) {
   // One clear line for an operator; the stack only when it is a bug rather than a setting.
   if (!(err instanceof ConfigError)) logger.error({ err }, 'start-up failed');
-  process.stderr.write(`herald: ${err instanceof Error ? err.message : String(err)}\n`);
+  const lines = (err instanceof Error ? err.message : String(err)).split('\n');
+  process.stderr.write(lines.map((line) => `herald: ${line}\n`).join(''));
   process.exit(1);
 }

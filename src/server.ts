@@ -10,6 +10,7 @@ import { BodyTooLarge, MAX_BODY_BYTES, readBody } from './read-body.js';
 import { commitHandled, type ResponseItem } from './receive.js';
 import type { CallbackOutcome, Metrics } from './metrics.js';
 import { isUuid } from './request-fields.js';
+import { requestIds, type LoggedEnv } from './request-id.js';
 import { ChannelConfigError } from './send-error.js';
 import { UrnError } from './urn.js';
 
@@ -33,9 +34,10 @@ export interface ServerDeps {
  * const app = createApp({ backend, handlers, baseUrl: 'http://localhost:8080', logger });
  * const res = await app.request('/c/ex/<uuid>/receive?from=%2B250788383383&text=hi');
  */
-export function createApp(deps: ServerDeps): Hono {
-  const app = new Hono();
+export function createApp(deps: ServerDeps): Hono<LoggedEnv> {
+  const app = new Hono<LoggedEnv>();
   const handlers = new Map(deps.handlers.map((h) => [h.type, h]));
+  app.use('*', requestIds(deps.logger));
 
   app.all('/c/:type/:uuid/:action', async (c) => {
     const response = await receive(c, deps, handlers);
@@ -66,21 +68,22 @@ export function createApp(deps: ServerDeps): Hono {
     return c.json({ message: 'Error', data: [{ type: 'error', error }] }, 404);
   });
   app.onError((err, c) => {
-    deps.logger.error({ err, path: c.req.path }, 'unhandled error');
+    c.var.log.error({ err, path: c.req.path }, 'unhandled error');
     return c.json({ message: 'Error', data: [{ type: 'error', error: 'internal error' }] }, 500);
   });
   return app;
 }
 
-async function receive(c: Context, deps: ServerDeps, handlers: Map<string, ChannelHandler>): Promise<Response> {
+async function receive(c: Context<LoggedEnv>, deps: ServerDeps, handlers: Map<string, ChannelHandler>): Promise<Response> {
   const { type, uuid, action } = c.req.param() as { type: string; uuid: string; action: string };
+  const logger = c.var.log;
   const handler = handlers.get(type);
   if (!handler) return envelope(404, 'Error', [{ type: 'error', error: `unknown channel type "${type}"` }]);
   let channel: Channel | null;
   try {
     channel = isUuid(uuid) ? await deps.backend.getChannel(uuid.toLowerCase()) : null;
   } catch (err) {
-    deps.logger.error({ err, channel: uuid }, 'channel lookup failed');
+    logger.error({ err, channel: uuid }, 'channel lookup failed');
     return envelope(503, 'Error', [{ type: 'error', error: 'channel lookup failed; try again' }]);
   }
   if (!channel || channel.type !== type) {
@@ -99,7 +102,7 @@ async function receive(c: Context, deps: ServerDeps, handlers: Map<string, Chann
     const result = await route.handle(receiveContext(request, rawBody, channel, log, deps));
     response = await answer(result, channel, log, deps);
   } catch (err) {
-    response = rejection(err, log, deps.logger);
+    response = rejection(err, log, logger);
   }
 
   const url = new URL(request.url);
@@ -115,7 +118,7 @@ async function receive(c: Context, deps: ServerDeps, handlers: Map<string, Chann
   // The provider's answer waits only for what it is about (the message, status or event); the
   // log goes into the backend's next batch, and the backend flushes pending batches on close.
   deps.backend.writeChannelLog(log.finish()).catch((err: unknown) => {
-    deps.logger.warn({ err, channel: channel.uuid }, 'channel log not written');
+    logger.warn({ err, channel: channel.uuid }, 'channel log not written');
   });
   return response;
 }

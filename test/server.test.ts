@@ -49,6 +49,16 @@ function setup() {
 }
 
 describe('callback server', () => {
+  it('answers every request with a request id, keeping a plain one the caller sent', async () => {
+    const { app, channel } = setup();
+    const made = await app.request('/health');
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const kept = await app.request(`/c/zz/${channel.uuid}/receive`, { method: 'POST', headers: { 'x-request-id': 'lb-1234.abc' } });
+    expect(kept.headers.get('x-request-id')).toBe('lb-1234.abc');
+    const replaced = await app.request('/health', { headers: { 'x-request-id': 'not a usable id, has spaces' } });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('answers a duplicate provider message with the first uuid and stores it once', async () => {
     const { backend, post } = setup();
     const form = { secret: 'sekret-value', from: '+250788383383', text: 'hi', id: 'p-1' };

@@ -18,8 +18,10 @@ import type { StatusUpdate } from '../../src/status.js';
 import { canTransition, reportApplies } from '../../src/status-rules.js';
 import type { Urn } from '../../src/urn.js';
 import { MemoryQueue } from './queue.js';
+import { DEFAULT_ORG_UUID } from '../../src/org.js';
 
-export const DEFAULT_ORG_UUID = '00000000-0000-4000-8000-000000000000';
+export { DEFAULT_ORG_UUID };
+
 
 const EXTERNAL_ID_WINDOW_MS = 48 * 3600_000;
 const SAME_TEXT_WINDOW_MS = 5_000;

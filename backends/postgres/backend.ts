@@ -42,8 +42,8 @@ import { parseSpooledEvents, parseSpooledLog, parseSpooledMsgs, parseSpooledStat
 import { insertHistory, StatusCommitter } from './status-committer.js';
 import { insertOutbox } from './outbox.js';
 import { WriteBatcher } from './write-batcher.js';
+import { DEFAULT_ORG_UUID } from '../../src/org.js';
 
-const DEFAULT_ORG_UUID = '00000000-0000-4000-8000-000000000000';
 const HOUR_MS = 3600_000;
 const HEALTH_TIMEOUT_MS = 2_000;
 const CHANNEL_LOOKUP_DEADLINE_MS = 2_000;

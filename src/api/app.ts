@@ -51,7 +51,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     if (deps.databaseDown?.(err)) {
       return c.json(new ApiError(503, 'unavailable', 'the database cannot be reached; try again shortly').toJSON(), 503);
     }
-    deps.logger.error({ err, method: c.req.method, path: c.req.path }, 'API request failed');
+    (c.var.log ?? deps.logger).error({ err, method: c.req.method, path: c.req.path }, 'API request failed');
     return c.json({ error: { code: 'internal_error', message: 'internal error' } }, 500);
   });
   return api;

@@ -1,16 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
+import type { Logger } from 'pino';
 import { safeEqual } from '../signature.js';
 import { ApiError } from './errors.js';
 import type { ApiStore, Caller } from './store.js';
+import { DEFAULT_ORG_UUID } from '../org.js';
 
-/** The org the admin token acts on (CONTRACT §3: "a default org exists"). */
-export const DEFAULT_ORG_UUID = '00000000-0000-4000-8000-000000000000';
 /** How long a token's org stays cached: a lookup per API call would double the small ones. */
 const CACHE_MS = 30_000;
 const CACHE_MAX = 10_000;
 
-export type ApiEnv = { Variables: { caller: Caller } };
+/** What the API's routes find on their context: the caller, and the request's logger (see request-id.ts). */
+export type ApiEnv = { Variables: { caller: Caller; log?: Logger } };
 
 /**
  * How tokens are kept: only this hash is stored, so a database dump yields no usable token.
