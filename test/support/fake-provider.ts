@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readAll } from './read-all.js';
 
 export interface ProviderRequest {
   method: string;
@@ -45,13 +46,4 @@ export async function startFakeProvider(options: { delayMs?: number; status?: nu
         server.close(() => resolve());
       }),
   }) as FakeProviderServer;
-}
-
-function readAll(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString()));
-    req.on('error', reject);
-  });
 }
