@@ -83,6 +83,22 @@ describe('authentication and orgs', () => {
     expect((await call('GET', '/org', undefined, { token: org.body.token })).body).toMatchObject({ uuid: org.body.uuid, name: 'Acme' });
   });
 
+  it("keeps every other org's messages, logs, contacts and events out of an org token's sight", async () => {
+    const other = (await call('POST', '/orgs', { name: 'Other' })).body.token as string;
+    const channel = await newChannel();
+    const msg = (await call('POST', '/messages', { channel: channel.uuid, urn: 'tel:+250788555123', text: 'private' })).body;
+    await app.request(`/c/ex/${channel.uuid}/receive?from=%2B250788555124&text=secret`);
+    await backend.drain();
+    expect((await call('GET', `/messages/${msg.uuid}`, undefined, { token: other })).status).toBe(404);
+    expect((await call('POST', `/messages/${msg.uuid}/resend`, undefined, { token: other })).status).toBe(404);
+    expect((await call('GET', `/messages?channel=${channel.uuid}`, undefined, { token: other })).body.results).toEqual([]);
+    expect((await call('GET', `/channels/${channel.uuid}/logs`, undefined, { token: other })).status).toBe(404);
+    expect((await call('PATCH', `/channels/${channel.uuid}`, { name: 'mine now' }, { token: other })).status).toBe(404);
+    expect((await call('GET', `/contacts/${encodeURIComponent('tel:+250788555123')}`, undefined, { token: other })).status).toBe(404);
+    expect((await call('GET', '/events', undefined, { token: other })).body.results).toEqual([]);
+    expect((await call('GET', `/channels/${channel.uuid}`)).body.name).toBe('Test');
+  });
+
   it('validates org creation and webhook settings, naming the field; secrets are masked', async () => {
     expect(fields((await call('POST', '/orgs', {})).body)).toEqual(['name']);
     expect(fields((await call('PATCH', '/org', { webhook_url: 'ftp://x' })).body)).toEqual(['webhook_url']);
