@@ -7,11 +7,6 @@ import { ChannelConfigError } from './send-error.js';
 export class ChannelConfig {
   constructor(private readonly values: Readonly<Record<string, unknown>> = {}) {}
 
-  /** A copy of every setting, as stored. */
-  toObject(): Record<string, unknown> {
-    return { ...this.values };
-  }
-
   /** @example config.string('send_method', 'POST') */
   string(key: string): string | undefined;
   string(key: string, fallback: string): string;

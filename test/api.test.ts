@@ -143,6 +143,19 @@ describe('channels', () => {
     expect(await count('channels')).toBe(before);
   });
 
+  it('masks secrets inside other settings too, and keeps them when sent back masked', async () => {
+    const channel = await newChannel({
+      config: { send_url: 'https://user:pa55word-xyz@sms.example.com/send?api_key=key-123456', headers: { 'X-Api-Key': 'hdr-secret-789' } },
+    });
+    const shown = JSON.stringify(channel.config);
+    for (const secret of ['pa55word-xyz', 'key-123456', 'hdr-secret-789']) expect(shown).not.toContain(secret);
+    expect(channel.config.headers).toEqual({ 'X-Api-Key': '********' });
+    await call('PATCH', `/channels/${channel.uuid}`, { config: { ...channel.config, max_length: 100 } });
+    const [row] = await db.sql`select config from channels where uuid = ${channel.uuid}`;
+    expect(row!.config).toMatchObject({ headers: { 'X-Api-Key': 'hdr-secret-789' }, max_length: 100 });
+    expect(row!.config.send_url).toContain('pa55word-xyz');
+  });
+
   it('refuses a uuid that is taken with 409', async () => {
     const channel = await newChannel();
     const again = await call('POST', '/channels', { type: 'ex', uuid: channel.uuid });

@@ -78,9 +78,12 @@ export function channelRoutes(api: Hono<ApiEnv>, deps: ChannelRoutesDeps): void 
     const uuid = pathUuid(c, 'uuid', 'channel');
     const patch = validate(channelPatch, (await readJson(c)).value);
     const current = await found(orgUuid, uuid);
-    // A masked value sent back as it was shown keeps the secret it stands for.
-    const given = patch.config ? Object.fromEntries(Object.entries(patch.config).filter(([, value]) => value !== MASK)) : undefined;
-    const merged = given ? withoutNulls({ ...current.channel.config.toObject(), ...given }) : undefined;
+    // A setting sent back exactly as it was shown (masked) keeps the value it stands for.
+    const shown = maskedConfig(current.channel, handlers.get(current.channel.type));
+    const given = patch.config
+      ? Object.fromEntries(Object.entries(patch.config).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(shown[key])))
+      : undefined;
+    const merged = given ? withoutNulls({ ...current.channel.config.toJSON(), ...given }) : undefined;
     checkConfig(handlers.get(current.channel.type)!, {
       ...current.channel,
       ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -125,10 +128,7 @@ export function channelRoutes(api: Hono<ApiEnv>, deps: ChannelRoutesDeps): void 
  */
 export function channelView(record: ChannelRecord, handler: ChannelHandler | undefined, baseUrl: string) {
   const { channel } = record;
-  const secrets = new Set(handler?.redact(channel).filter((s) => s !== '') ?? []);
-  const config = Object.fromEntries(
-    Object.entries(channel.config.toObject()).map(([key, value]) => [key, secrets.has(String(value)) ? MASK : value]),
-  );
+  const config = maskedConfig(channel, handler);
   const actions = [...new Set(handler?.routes.map((r) => r.action) ?? [])];
   return {
     uuid: channel.uuid,
@@ -141,6 +141,22 @@ export function channelView(record: ChannelRecord, handler: ChannelHandler | und
     callback_urls: Object.fromEntries(actions.map((action) => [action, callbackUrl(baseUrl, channel, action)])),
     created_on: record.createdOn.toISOString(),
   };
+}
+
+/**
+ * The channel's settings with every secret value masked, wherever it appears: a whole value, a
+ * header inside an object, the password inside a URL.
+ */
+function maskedConfig(channel: Channel, handler: ChannelHandler | undefined): Record<string, unknown> {
+  const secrets = [...new Set(handler?.redact(channel).filter((s) => s.length >= 4) ?? [])].sort((a, b) => b.length - a.length);
+  const mask = (value: unknown): unknown => {
+    if (typeof value === 'string') return secrets.reduce((text, secret) => text.replaceAll(secret, MASK), value);
+    if (typeof value === 'number' || typeof value === 'boolean') return secrets.includes(String(value)) ? MASK : value;
+    if (Array.isArray(value)) return value.map(mask);
+    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mask(v)]));
+    return value;
+  };
+  return mask(channel.config.toJSON()) as Record<string, unknown>;
 }
 
 function checkConfig(handler: ChannelHandler, channel: Channel): void {
