@@ -1,6 +1,6 @@
 /**
  * External API: a generic HTTP API for any provider or middleware Herald has no handler for
- * (the same channel as Courier's `EX`, so an existing deployment's callback settings keep working).
+ * (with the widespread External API callback paths, so existing provider settings keep working).
  *
  * Receiving: the provider calls `receive` with the sender and text (and optionally a date and its
  * own message id) as query, form or JSON fields, whose names the channel config may change; it
@@ -63,7 +63,7 @@ function getAndPost(action: string, handle: HandlerRoute['handle']): HandlerRout
 
 /**
  * The names a field may arrive under: the one the channel config gives it, else the default and,
- * as Courier accepts, its alternative spelling (`sender` for `from`, `time` for `date`).
+ * as existing deployments send them, its alternative spelling (`sender` for `from`, `time` for `date`).
  */
 function fieldNames(config: ChannelConfig, configKey: string, defaultName: string, alias?: string): [string, ...string[]] {
   const name = config.string(configKey, defaultName);

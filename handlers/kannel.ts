@@ -28,7 +28,7 @@ const MAX_LENGTH = 1600;
  * "Delivery reports").
  *
  * - `GET,POST receive`: an `sms-service` whose `get-url` (or `post-url`) calls Herald with the
- *   same query fields Courier uses: `sender=%p&message=%b&ts=%T&id=%I&to=%P` (`from` and `text`
+ *   usual query fields: `sender=%p&message=%b&ts=%T&id=%I&to=%P` (`from` and `text`
  *   are accepted as aliases of `sender` and `message`). A form-encoded POST may carry them in its body.
  * - `GET,POST status`: the `dlr-url` Herald hands Kannel with every message,
  *   `…/status?id=<message uuid>&status=%d`; Kannel replaces `%d` with the delivery report type.
