@@ -8,6 +8,7 @@ import { PostgresApiStore } from '../backends/postgres/api-store.js';
 import { PostgresBackend } from '../backends/postgres/backend.js';
 import { isConnectionError } from '../backends/postgres/connection-error.js';
 import { startEmbeddedPostgres } from '../backends/postgres/embedded.js';
+import { FeedSequencer } from '../backends/postgres/feed-sequencer.js';
 import { migrate } from '../backends/postgres/migrate.js';
 import { queueStats } from '../backends/postgres/queue-stats.js';
 import { WebhookDispatcher } from '../backends/postgres/webhook-dispatcher.js';
@@ -154,6 +155,9 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
     backend.onOutgoingQueued(() => foreman.wake());
     foreman.start();
     closers.push(() => foreman.stop());
+    const sequencer = new FeedSequencer({ sql, logger });
+    sequencer.start();
+    closers.push(() => sequencer.stop());
     const webhooks = new WebhookDispatcher({
       sql,
       logger,

@@ -3,6 +3,7 @@ import { MemoryQueue } from '../backends/memory/queue.js';
 import { PostgresApiStore } from '../backends/postgres/api-store.js';
 import { PostgresBackend } from '../backends/postgres/backend.js';
 import { isConnectionError } from '../backends/postgres/connection-error.js';
+import { FeedSequencer } from '../backends/postgres/feed-sequencer.js';
 import { handlers } from '../handlers/index.js';
 import { createApi } from '../src/api/app.js';
 import { MAX_BATCH } from '../src/api/messages.js';
@@ -89,6 +90,8 @@ describe('authentication and orgs', () => {
     const msg = (await call('POST', '/messages', { channel: channel.uuid, urn: 'tel:+250788555123', text: 'private' })).body;
     await app.request(`/c/ex/${channel.uuid}/receive?from=%2B250788555124&text=secret`);
     await backend.drain();
+    await new FeedSequencer({ sql: db.sql }).sequence();
+    expect((await call('GET', '/events')).body.results.length).toBeGreaterThan(0);
     expect((await call('GET', `/messages/${msg.uuid}`, undefined, { token: other })).status).toBe(404);
     expect((await call('POST', `/messages/${msg.uuid}/resend`, undefined, { token: other })).status).toBe(404);
     expect((await call('GET', `/messages?channel=${channel.uuid}`, undefined, { token: other })).body.results).toEqual([]);
@@ -330,6 +333,7 @@ describe('events feed', () => {
     const channel = await newChannel();
     const callback = await app.request(`/c/ex/${channel.uuid}/receive?from=%2B250788777001&text=feed`);
     const msgUuid = ((await callback.json()) as Json).data[0].msg_uuid;
+    await new FeedSequencer({ sql: db.sql }).sequence();
     let after: string | undefined;
     let found: Json | undefined;
     for (;;) {

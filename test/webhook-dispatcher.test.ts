@@ -59,12 +59,12 @@ async function createOrg(webhook: { url?: string | null; secret?: string | null 
   return uuid;
 }
 
-/** An outbox row due at `createdOn`; answers its id. */
+/** An outbox row due at `createdOn`, numbered for the feed as the FeedSequencer would; answers its feed id. */
 async function insertEvent(orgUuid: string, createdOn = new Date(), data: Record<string, unknown> = { urn: 'tel:+250788383383' }): Promise<string> {
   const [row] = await db.sql<{ id: string }[]>`
-    insert into outbox (org_uuid, type, data, created_on, next_attempt_at)
-    values (${orgUuid}, 'contact.stopped', ${db.sql.json(data as postgres.JSONValue)}, ${createdOn}, ${createdOn})
-    returning id::text as id`;
+    insert into outbox (org_uuid, type, data, created_on, next_attempt_at, seq)
+    values (${orgUuid}, 'contact.stopped', ${db.sql.json(data as postgres.JSONValue)}, ${createdOn}, ${createdOn}, nextval(pg_get_serial_sequence('outbox', 'id')) + 1000000)
+    returning seq::text as id`;
   return row!.id;
 }
 
@@ -78,7 +78,7 @@ interface OutboxRow {
 
 async function outboxRow(id: string): Promise<OutboxRow> {
   const [row] = await db.sql<OutboxRow[]>`
-    select attempts, last_error, next_attempt_at, delivered_on, failed_on from outbox where id = ${id}::bigint`;
+    select attempts, last_error, next_attempt_at, delivered_on, failed_on from outbox where seq = ${id}::bigint`;
   return row!;
 }
 
@@ -231,7 +231,7 @@ describe('WebhookDispatcher', () => {
     const longAgo = new Date(now.getTime() - DAY_MS - 60_000);
     const neverTried = await insertEvent(org, longAgo);
     const leaseRanOut = await insertEvent(org, longAgo);
-    await db.sql`update outbox set attempts = 2, last_error = 'HTTP 502' where id = ${leaseRanOut}::bigint`;
+    await db.sql`update outbox set attempts = 2, last_error = 'HTTP 502' where seq = ${leaseRanOut}::bigint`;
     const fresh = await insertEvent(org, now);
     const d = dispatcher({ now: () => now });
 

@@ -183,12 +183,12 @@ export class PostgresApiStore implements ApiStore {
 
   async listEvents(orgUuid: string, page: { after?: string; limit: number }): Promise<EventView[]> {
     const rows = await this.sql`
-      select id, type, created_on, data, attempts, last_error, delivered_on, failed_on from outbox
-      where org_uuid = ${orgUuid} and id > ${page.after ?? '0'}::bigint
-      order by id
+      select seq, type, created_on, data, attempts, last_error, delivered_on, failed_on from outbox
+      where org_uuid = ${orgUuid} and seq > ${page.after ?? '0'}::bigint
+      order by seq
       limit ${page.limit}`;
     return rows.map((r) => ({
-      id: String(r.id),
+      id: String(r.seq),
       type: r.type,
       created_on: r.created_on.toISOString(),
       data: r.data,

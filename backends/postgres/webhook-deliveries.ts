@@ -35,7 +35,8 @@ interface ClaimedRow {
  * their `next_attempt_at` to `leaseUntil` in the same statement. Rows another dispatcher is
  * claiming at that moment are skipped (`for update skip locked`), and once its claim commits they
  * are no longer due: two live dispatchers never claim the same event. A dispatcher that dies
- * holding a claim just lets the lease run out, and the event is due again.
+ * holding a claim just lets the lease run out, and the event is due again. Only events the
+ * FeedSequencer has numbered are claimed: a webhook carries the same id as the feed.
  *
  * The due events are found org by org (`outbox_to_deliver`), so the events of orgs without a URL
  * are never read; each org gives at most `limit`, which is all the overall `limit` can need.
@@ -50,7 +51,7 @@ export async function claimDueEvents(db: Db, window: ClaimWindow): Promise<Claim
       from orgs g
       cross join lateral (
         select o.id, o.next_attempt_at from outbox o
-        where o.org_uuid = g.uuid and o.delivered_on is null and o.failed_on is null
+        where o.org_uuid = g.uuid and o.delivered_on is null and o.failed_on is null and o.seq is not null
           and o.next_attempt_at <= ${now} and o.created_on > ${deadline}
         order by o.next_attempt_at, o.id
         limit ${limit}
@@ -63,9 +64,9 @@ export async function claimDueEvents(db: Db, window: ClaimWindow): Promise<Claim
       update outbox o set next_attempt_at = ${leaseUntil}
       from due
       where o.id = due.id
-      returning o.id, o.org_uuid, o.type, o.data, o.created_on, o.attempts, due.next_attempt_at as due_at, due.webhook_url, due.webhook_secret
+      returning o.id, o.seq, o.org_uuid, o.type, o.data, o.created_on, o.attempts, due.next_attempt_at as due_at, due.webhook_url, due.webhook_secret
     )
-    select id::text as id, org_uuid, type, data, created_on, attempts, webhook_url, webhook_secret
+    select seq::text as id, org_uuid, type, data, created_on, attempts, webhook_url, webhook_secret
     from claimed
     order by due_at, claimed.id`;
   return rows.map((r) => ({
@@ -130,7 +131,7 @@ export async function giveUpExpiredEvents(db: Db, window: Omit<ClaimWindow, 'lea
 export async function recordDelivered(db: Db, id: string, now: Date): Promise<void> {
   await db`
     update outbox set delivered_on = ${now}, attempts = attempts + 1, last_error = null
-    where id = ${id}::bigint and delivered_on is null`;
+    where seq = ${id}::bigint and delivered_on is null`;
 }
 
 /**
@@ -145,5 +146,5 @@ export async function recordFailedAttempt(db: Db, id: string, now: Date, error: 
       last_error = ${error},
       next_attempt_at = ${retryAt ?? now},
       failed_on = ${retryAt ? null : now}
-    where id = ${id}::bigint and delivered_on is null`;
+    where seq = ${id}::bigint and delivered_on is null`;
 }

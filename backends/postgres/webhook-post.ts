@@ -3,7 +3,7 @@ import type { OutboxType } from './outbox.js';
 
 /** An outbox event as the webhook body shows it (CONTRACT §3 "Events"). */
 export interface WebhookEvent {
-  /** The outbox id, as a string: the same id the events feed pages by. */
+  /** The event's feed number (`seq`), as a string: the same id the events feed pages by. */
   id: string;
   type: OutboxType;
   createdOn: Date;
