@@ -10,7 +10,6 @@
  * redis://127.0.0.1:6379), BENCH_CONNECTIONS (50), BENCH_DURATION (seconds, 20).
  * Each run gets a fresh database and Redis prefix, dropped afterwards.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +17,8 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { startHeraldProcess } from '../test/support/herald-process.js';
+import { admin, freshDatabase, startBaselineServer, stopChild } from './support.js';
 
-const PG = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const DURATION = Number(process.env.BENCH_DURATION ?? 20);
@@ -37,15 +36,6 @@ interface Row {
   stored: string;
 }
 
-const admin = postgres(PG, { max: 1, onnotice: () => {} });
-
-async function freshDatabase(name: string): Promise<string> {
-  await admin.unsafe(`drop database if exists ${name} with (force)`);
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(PG);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /** A different sender on every request, as real traffic has. */
 let seq = 0;
@@ -104,19 +94,9 @@ function row(run: string, r: autocannon.Result, stored: string): Row {
 
 async function baseline(): Promise<Row> {
   const url = await freshDatabase('herald_bench_baseline');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/baseline-server.ts'], {
-    env: { ...process.env, BENCH_DATABASE_URL: url, BENCH_PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      const match = /"port":(\d+)/.exec(chunk.toString());
-      if (match) resolve(Number(match[1]));
-    });
-  });
+  const { child, port } = await startBaselineServer('bench/baseline-server.ts', { BENCH_DATABASE_URL: url });
   const result = await load(`http://127.0.0.1:${port}`, [externalRequest()]);
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await stopChild(child);
   const db = postgres(url, { max: 1 });
   const [{ count }] = await db<[{ count: string }]>`select count(*) from baseline_msgs`;
   await db.end();

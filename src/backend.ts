@@ -26,8 +26,16 @@ export interface Backend {
   writeEvents(events: ChannelEvent[]): Promise<void>;
   writeChannelLog(log: ChannelLog): Promise<void>;
 
-  /** Stores an outgoing message as `queued` and pushes it to the queue. */
+  /**
+   * Stores an outgoing message as `queued` and pushes it to the queue, even to a stopped contact
+   * (its send then fails as `contact_stopped`). Throws IdempotencyKeyTaken for a key in use.
+   */
   queueOutgoing(msg: NewMsgOut): Promise<MsgOut>;
+  /**
+   * Stores and pushes many outgoing messages at once (a few round trips for all of them) and
+   * answers what became of each; with `refuseStopped`, messages to stopped contacts are not stored.
+   */
+  queueOutgoingBatch(msgs: NewMsgOut[], opts: { refuseStopped: boolean }): Promise<QueueResult[]>;
   /** Pops and claims the next message to send, skipping any already claimed or sent. */
   popNextOutgoing(): Promise<OutgoingJob | null>;
   /** Records what happened to a send and finishes its queue token. */
@@ -73,6 +81,12 @@ export interface NewMsgOut {
    */
   idempotency?: { key: string; requestHash: string };
 }
+
+/** What became of one message given to `queueOutgoingBatch`. */
+export type QueueResult =
+  | { kind: 'queued'; msg: MsgOut; contact: { uuid: string; name: string | null } }
+  | { kind: 'contact_stopped' }
+  | { kind: 'idempotency_key_taken' };
 
 /** Another message of the org was already queued with this idempotency key. */
 export class IdempotencyKeyTaken extends Error {

@@ -291,6 +291,18 @@ describe('messages', () => {
     expect(res.body.results[1].error.details).toEqual([{ field: 'messages.1.urn', message: expect.any(String) }]);
     expect(res.body.results[2]).toMatchObject({ priority: 'high' });
 
+    await call('POST', `/contacts/${encodeURIComponent('tel:+250788000013')}/stop`);
+    const mixed = await call('POST', '/messages/batch', {
+      messages: [
+        { channel: channel.uuid, urn: 'tel:+250788000013', text: 'to a stopped contact' },
+        { channel: channel.uuid, urn: 'tel:+250788000014', text: 'first to a new person' },
+        { channel: channel.uuid, urn: 'tel:+250788000014', text: 'second to the same person' },
+      ],
+    });
+    expect(mixed.body.results[0].error.code).toBe('contact_stopped');
+    expect(mixed.body.results[1].contact.uuid).toBe(mixed.body.results[2].contact.uuid);
+    expect((await call('GET', `/messages/${mixed.body.results[2].uuid}`)).body).toMatchObject({ text: 'second to the same person', status: 'queued' });
+
     const before = await count('msgs');
     const big = await call('POST', '/messages/batch', { messages: Array.from({ length: MAX_BATCH + 1 }, () => ({ channel: channel.uuid, urn: 'tel:+250788000012', text: 'x' })) });
     expect(big.status).toBe(413);

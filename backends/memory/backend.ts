@@ -5,6 +5,7 @@ import {
   type HealthChecks,
   type NewMsgOut,
   type OutgoingJob,
+  type QueueResult,
   type SendOutcome,
   type StatusWriteResult,
 } from '../../src/backend.js';
@@ -67,6 +68,7 @@ export class MemoryBackend implements Backend {
   readonly stopped = new Set<string>();
   private readonly byExternalId = new Map<string, string>();
   private readonly idempotencyKeys = new Set<string>();
+  private readonly contacts = new Map<string, string>();
   private readonly failures: Array<{ kind: WriteKind | 'any'; error: Error }> = [];
   private readonly listeners: Array<() => void> = [];
   private readonly retry: RetryPolicy;
@@ -201,6 +203,33 @@ export class MemoryBackend implements Backend {
     await this.queue.push(spec.channel.uuid, spec.channel.tps, { id: msg.uuid, cost: msg.cost }, msg.priority, spec.sendAt);
     for (const listener of this.listeners) listener();
     return toMsgOut(msg);
+  }
+
+  async queueOutgoingBatch(msgs: NewMsgOut[], opts: { refuseStopped: boolean }): Promise<QueueResult[]> {
+    const results: QueueResult[] = [];
+    for (const spec of msgs) {
+      const orgUuid = spec.orgUuid ?? spec.channel.orgUuid;
+      if (opts.refuseStopped && this.stopped.has(contactKey(orgUuid, spec.urn))) {
+        results.push({ kind: 'contact_stopped' });
+        continue;
+      }
+      try {
+        const msg = await this.queueOutgoing(spec);
+        results.push({ kind: 'queued', msg, contact: { uuid: this.contactOf(orgUuid, spec.urn), name: null } });
+      } catch (err) {
+        if (!(err instanceof IdempotencyKeyTaken)) throw err;
+        results.push({ kind: 'idempotency_key_taken' });
+      }
+    }
+    return results;
+  }
+
+  /** A contact uuid per org and URN, made up the first time it is asked for. */
+  private contactOf(orgUuid: string, urn: Urn): string {
+    const key = contactKey(orgUuid, urn);
+    let uuid = this.contacts.get(key);
+    if (!uuid) this.contacts.set(key, (uuid = uuidv7()));
+    return uuid;
   }
 
   async popNextOutgoing(): Promise<OutgoingJob | null> {

@@ -16,7 +16,16 @@ import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import { v7 as uuidv7 } from 'uuid';
 import type { ChannelFileEntry } from '../../config/config.js';
-import { IdempotencyKeyTaken, type Backend, type HealthChecks, type NewMsgOut, type OutgoingJob, type SendOutcome, type StatusWriteResult } from '../../src/backend.js';
+import {
+  IdempotencyKeyTaken,
+  type Backend,
+  type HealthChecks,
+  type NewMsgOut,
+  type OutgoingJob,
+  type QueueResult,
+  type SendOutcome,
+  type StatusWriteResult,
+} from '../../src/backend.js';
 import type { Channel } from '../../src/channel.js';
 import type { ChannelLog } from '../../src/channel-log.js';
 import type { ChannelEvent } from '../../src/event.js';
@@ -35,7 +44,7 @@ import { contactKey, ensureContacts, isStopped, stopContacts, unstopContact } fr
 import { ExternalIdCache } from './external-id-cache.js';
 import { DatabaseOutage, withDeadline } from './outage.js';
 import type { GroupCommitOptions } from './group-commit.js';
-import { claimOutgoing, insertOutgoing, markNotPushed } from './outgoing-msgs.js';
+import { claimOutgoing, insertOutgoing, markNotPushed, type NewOutgoingRow } from './outgoing-msgs.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
 import { recordErrored, recordFailed, recordSent, recordThrottled, unsentLog, type OutcomeTarget } from './send-outcomes.js';
 import { parseSpooledEvents, parseSpooledLog, parseSpooledMsgs, parseSpooledStatuses } from './spool-replay.js';
@@ -207,39 +216,53 @@ export class PostgresBackend implements Backend {
   };
 
   async queueOutgoing(spec: NewMsgOut): Promise<MsgOut> {
+    const [result] = await this.queueOutgoingBatch([spec], { refuseStopped: false });
+    if (result!.kind === 'idempotency_key_taken') throw new IdempotencyKeyTaken(spec.idempotency!.key);
+    if (result!.kind !== 'queued') throw new Error(`message not queued: ${result!.kind}`);
+    return result!.msg;
+  }
+
+  async queueOutgoingBatch(specs: NewMsgOut[], opts: { refuseStopped: boolean }): Promise<QueueResult[]> {
     const now = this.now();
-    const orgUuid = spec.orgUuid ?? spec.channel.orgUuid;
-    const msg = await this.sql.begin(async (tx) => {
-      const contacts = await ensureContacts(tx, [{ orgUuid, urn: spec.urn }]);
-      return insertOutgoing(tx, {
-        uuid: spec.uuid ?? uuidv7(),
-        orgUuid,
-        channelUuid: spec.channel.uuid,
-        contactUuid: contacts.get(contactKey(orgUuid, spec.urn))!,
-        urn: spec.urn,
-        text: spec.text,
-        attachments: spec.attachments ?? [],
-        quickReplies: spec.quickReplies ?? [],
-        priority: spec.priority ?? 'high',
-        cost: spec.cost ?? 1,
-        metadata: spec.metadata ?? null,
-        sendAt: spec.sendAt ?? null,
-        idempotency: spec.idempotency ?? null,
-        now,
+    const rows: NewOutgoingRow[] = specs.map((spec) => ({
+      uuid: spec.uuid ?? uuidv7(),
+      orgUuid: spec.orgUuid ?? spec.channel.orgUuid,
+      channelUuid: spec.channel.uuid,
+      urn: spec.urn,
+      text: spec.text,
+      attachments: spec.attachments ?? [],
+      quickReplies: spec.quickReplies ?? [],
+      priority: spec.priority ?? 'high',
+      cost: spec.cost ?? 1,
+      metadata: spec.metadata ?? null,
+      sendAt: spec.sendAt ?? null,
+      idempotency: spec.idempotency ?? null,
+    }));
+    const results: QueueResult[] = new Array(rows.length);
+    // A URN whose contact another writer was creating is stored by the next statement.
+    let pending = rows.map((_, i) => i);
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > 3) throw new Error(`contacts for ${pending.length} outgoing messages kept being created by other writers`);
+      const inserted = await insertOutgoing(this.sql, pending.map((i) => rows[i]!), { now, refuseStopped: opts.refuseStopped });
+      pending = pending.filter((i, k) => {
+        const r = inserted[k]!;
+        if (r.kind !== 'retry') results[i] = r.kind === 'stored' ? { kind: 'queued', msg: r.msg, contact: r.contact } : r;
+        return r.kind === 'retry';
       });
-    }).catch((err: unknown) => {
-      if (spec.idempotency && isUniqueViolation(err, 'msgs_idempotency')) throw new IdempotencyKeyTaken(spec.idempotency.key);
-      throw err;
-    });
-    try {
-      await this.queue.push(spec.channel.uuid, spec.channel.tps, { id: msg.uuid, cost: spec.cost ?? 1 }, msg.priority, spec.sendAt);
-    } catch (err) {
-      // The row is the source of truth: the Reconciler pushes it once the queue is back.
-      this.logger?.warn({ err, msg: msg.uuid }, 'queue push failed; left to the reconciler');
-      await markNotPushed(this.sql, msg.uuid).catch(() => {});
     }
-    for (const listener of this.listeners) listener();
-    return msg;
+    await Promise.all(
+      results.map(async (result, i) => {
+        if (result.kind !== 'queued') return;
+        const { channel, sendAt } = specs[i]!;
+        await this.queue.push(channel.uuid, channel.tps, { id: result.msg.uuid, cost: rows[i]!.cost }, result.msg.priority, sendAt).catch(async (err: unknown) => {
+          // The row is the source of truth: the Reconciler pushes it once the queue is back.
+          this.logger?.warn({ err, msg: result.msg.uuid }, 'queue push failed; left to the reconciler');
+          await markNotPushed(this.sql, result.msg.uuid).catch(() => {});
+        });
+      }),
+    );
+    if (results.some((r) => r.kind === 'queued')) for (const listener of this.listeners) listener();
+    return results;
   }
 
   async popNextOutgoing(): Promise<OutgoingJob | null> {

@@ -20,6 +20,51 @@ export function urnIdentity(urn: string): string {
   return hash < 0 ? urn : urn.slice(0, hash);
 }
 
+/** The `#display` part of a URN (`telegram:123#bob` → `bob`), or null. */
+export function urnDisplay(urn: string): string | null {
+  const hash = urn.indexOf('#');
+  return hash < 0 ? null : urn.slice(hash + 1);
+}
+
+/**
+ * Common table expressions that find or create a contact for each row of a CTE named `wanted`
+ * (`org_uuid, identity, display, name, new_contact`: one row per URN identity, `new_contact` the
+ * uuid to give a contact created for it), for statements that store rows with their contacts in
+ * one round trip. They define `contact_of (org_uuid, identity, contact_uuid)`: the contact of each
+ * wanted URN, except one that another transaction created after this statement's snapshot (the
+ * unique (org, identity) makes this statement skip its copy): the caller stores that URN's rows
+ * in a later statement, which sees the other transaction's contact. Also `new_urns`, the URNs
+ * created here, whose contacts are new.
+ *
+ * @example await sql`with wanted as (…), ${contactCtes(sql)}, stored as (…) select …`;
+ */
+export function contactCtes(db: Db) {
+  return db`
+    existing as (
+      select u.org_uuid, u.identity, u.contact_uuid
+      from contact_urns u join wanted w on u.org_uuid = w.org_uuid and u.identity = w.identity
+    ),
+    -- In (org, identity) order, so concurrent writers lock URNs in the same order.
+    new_urns as (
+      insert into contact_urns (org_uuid, identity, display, contact_uuid)
+      select w.org_uuid, w.identity, w.display, w.new_contact
+      from wanted w
+      where not exists (select 1 from existing e where e.org_uuid = w.org_uuid and e.identity = w.identity)
+      order by w.org_uuid, w.identity
+      on conflict (org_uuid, identity) do nothing
+      returning org_uuid, identity, contact_uuid
+    ),
+    new_contacts as (
+      insert into contacts (uuid, org_uuid, name)
+      select w.new_contact, w.org_uuid, w.name from wanted w join new_urns u on u.contact_uuid = w.new_contact
+    ),
+    contact_of as (
+      select org_uuid, identity, contact_uuid from existing
+      union all
+      select org_uuid, identity, contact_uuid from new_urns
+    )`;
+}
+
 /** The key `ensureContacts` answers under. */
 export function contactKey(orgUuid: string, urn: string): string {
   return `${orgUuid}|${urnIdentity(urn)}`;
@@ -43,7 +88,7 @@ export async function ensureContacts(db: Db, refs: readonly ContactRef[]): Promi
   const list = [...wanted.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, ref]) => ref);
   const orgs = list.map((r) => r.orgUuid);
   const identities = list.map((r) => urnIdentity(r.urn));
-  const displays = list.map((r) => (r.urn.includes('#') ? r.urn.slice(r.urn.indexOf('#') + 1) : null));
+  const displays = list.map((r) => urnDisplay(r.urn));
   const names = list.map((r) => r.name ?? null);
   const uuids = list.map(() => uuidv7());
   const rows = await db`

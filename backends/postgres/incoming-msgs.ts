@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { MsgIn } from '../../src/msg.js';
-import { urnIdentity } from './contacts.js';
+import { contactCtes, urnIdentity, urnDisplay } from './contacts.js';
 import { iso, type Db } from './db.js';
 
 /** DESIGN §3: the same provider message within 48 h, or the same text within a few seconds. */
@@ -70,7 +70,7 @@ async function storeOnce(db: Db, rows: readonly IncomingRow[]): Promise<Array<st
     with input as (
       select * from unnest(
         ${rows.map((r) => r.msg.uuid)}::uuid[], ${rows.map((r) => r.orgUuid)}::uuid[], ${rows.map((r) => r.msg.channelUuid)}::uuid[],
-        ${rows.map((r) => r.msg.urn)}::text[], ${rows.map((r) => urnIdentity(r.msg.urn))}::text[], ${rows.map((r) => display(r.msg.urn))}::text[],
+        ${rows.map((r) => r.msg.urn)}::text[], ${rows.map((r) => urnIdentity(r.msg.urn))}::text[], ${rows.map((r) => urnDisplay(r.msg.urn))}::text[],
         ${rows.map((r) => r.msg.contactName ?? null)}::text[], ${rows.map((r) => r.msg.text)}::text[],
         ${rows.map((r) => JSON.stringify(r.msg.attachments))}::text[], ${rows.map((r) => r.msg.externalId ?? null)}::text[],
         ${rows.map((r) => iso(r.msg.receivedOn))}::timestamptz[], ${rows.map(() => uuidv7())}::uuid[]
@@ -104,29 +104,7 @@ async function storeOnce(db: Db, rows: readonly IncomingRow[]): Promise<Array<st
       from fresh
       order by org_uuid, identity, n
     ),
-    existing as (
-      select u.org_uuid, u.identity, u.contact_uuid
-      from contact_urns u join wanted w on u.org_uuid = w.org_uuid and u.identity = w.identity
-    ),
-    -- In (org, identity) order, so concurrent writers lock URNs in the same order.
-    new_urns as (
-      insert into contact_urns (org_uuid, identity, display, contact_uuid)
-      select w.org_uuid, w.identity, w.display, w.new_contact
-      from wanted w
-      where not exists (select 1 from existing e where e.org_uuid = w.org_uuid and e.identity = w.identity)
-      order by w.org_uuid, w.identity
-      on conflict (org_uuid, identity) do nothing
-      returning org_uuid, identity, contact_uuid
-    ),
-    new_contacts as (
-      insert into contacts (uuid, org_uuid, name)
-      select w.new_contact, w.org_uuid, w.name from wanted w join new_urns u on u.contact_uuid = w.new_contact
-    ),
-    contact_of as (
-      select org_uuid, identity, contact_uuid from existing
-      union all
-      select org_uuid, identity, contact_uuid from new_urns
-    ),
+    ${contactCtes(db)},
     stored as (
       insert into msgs (uuid, org_uuid, channel_uuid, contact_uuid, direction, urn, text, attachments, status, external_id, created_on, modified_on)
       select f.uuid, f.org_uuid, f.channel_uuid, c.contact_uuid, 'in', f.urn, f.text,
@@ -151,10 +129,4 @@ async function storeOnce(db: Db, rows: readonly IncomingRow[]): Promise<Array<st
   const byRow: Array<string | undefined> = rows.map(() => undefined);
   for (const a of answers) byRow[Number(a.n) - 1] = (a.answer as string | null) ?? undefined;
   return byRow;
-}
-
-/** The `#display` part of a URN (`telegram:123#bob` → `bob`), or null. */
-function display(urn: string): string | null {
-  const hash = urn.indexOf('#');
-  return hash < 0 ? null : urn.slice(hash + 1);
 }

@@ -1,13 +1,13 @@
+import { v7 as uuidv7 } from 'uuid';
 import type { MsgOut, Priority } from '../../src/msg.js';
 import type { Urn } from '../../src/urn.js';
-import type { Db } from './db.js';
-import { insertHistory } from './status-committer.js';
+import { contactCtes, urnDisplay, urnIdentity } from './contacts.js';
+import { iso, type Db } from './db.js';
 
 export interface NewOutgoingRow {
   uuid: string;
   orgUuid: string;
   channelUuid: string;
-  contactUuid: string;
   urn: Urn;
   text: string;
   attachments: string[];
@@ -17,28 +17,86 @@ export interface NewOutgoingRow {
   metadata: Record<string, unknown> | null;
   sendAt: Date | null;
   idempotency: { key: string; requestHash: string } | null;
-  now: Date;
 }
 
+/** What became of one row given to `insertOutgoing`. */
+export type OutgoingInsert =
+  | { kind: 'stored'; msg: MsgOut; contact: { uuid: string; name: string | null } }
+  /** Not stored: its contact is stopped (only when stopped contacts are refused). */
+  | { kind: 'contact_stopped' }
+  /** Not stored: the org already has a message with its idempotency key. */
+  | { kind: 'idempotency_key_taken' }
+  /** Not stored yet: another writer was creating its contact; store it again. */
+  | { kind: 'retry' };
+
 /**
- * Stores an outgoing message as `queued`, due at its `sendAt` (or now), marked as pushed now
- * (the caller pushes it next, and clears the mark with `markNotPushed` if that fails), with its
- * first history row. Answers the stored message.
+ * Stores outgoing messages as `queued`, in one statement: each with its contact (found or
+ * created, see contactCtes), due at its `sendAt` (or now), marked as pushed now (the caller
+ * pushes it next, and clears the mark with `markNotPushed` if that fails), with its first history
+ * row. Answers, per row, what became of it.
  *
- * @example const msg = await insertOutgoing(tx, { uuid, orgUuid, channelUuid, contactUuid, … });
+ * @example const [result] = await insertOutgoing(sql, [row], { now: new Date(), refuseStopped: true });
  */
-export async function insertOutgoing(db: Db, row: NewOutgoingRow): Promise<MsgOut> {
-  const [stored] = await db`
-    insert into msgs (uuid, org_uuid, channel_uuid, contact_uuid, direction, urn, text, attachments, quick_replies, status,
-                      priority, cost, metadata, send_at, next_attempt_at, pushed_on, idempotency_key, idempotency_hash,
-                      created_on, modified_on)
-    values (${row.uuid}, ${row.orgUuid}, ${row.channelUuid}, ${row.contactUuid}, 'out', ${row.urn}, ${row.text},
-            ${row.attachments}::text[], ${row.quickReplies}::text[], 'queued', ${row.priority}, ${row.cost},
-            ${row.metadata ? JSON.stringify(row.metadata) : null}::text::jsonb, ${row.sendAt}, ${row.sendAt ?? row.now},
-            ${row.now}, ${row.idempotency?.key ?? null}, ${row.idempotency?.requestHash ?? null}, ${row.now}, ${row.now})
-    returning *`;
-  await insertHistory(db, [{ msgUuid: row.uuid, status: 'queued', at: row.now, reason: null }]);
-  return msgOutFromRow(stored!);
+export async function insertOutgoing(
+  db: Db,
+  rows: readonly NewOutgoingRow[],
+  opts: { now: Date; refuseStopped: boolean },
+): Promise<OutgoingInsert[]> {
+  const results = await db`
+    with input as (
+      select * from unnest(
+        ${rows.map((r) => r.uuid)}::uuid[], ${rows.map((r) => r.orgUuid)}::uuid[], ${rows.map((r) => r.channelUuid)}::uuid[],
+        ${rows.map((r) => r.urn)}::text[], ${rows.map((r) => urnIdentity(r.urn))}::text[], ${rows.map((r) => urnDisplay(r.urn))}::text[],
+        ${rows.map((r) => r.text)}::text[], ${rows.map((r) => JSON.stringify(r.attachments))}::text[],
+        ${rows.map((r) => JSON.stringify(r.quickReplies))}::text[], ${rows.map((r) => r.priority)}::text[], ${rows.map((r) => r.cost)}::integer[],
+        ${rows.map((r) => (r.metadata ? JSON.stringify(r.metadata) : null))}::text[], ${rows.map((r) => iso(r.sendAt))}::timestamptz[],
+        ${rows.map((r) => r.idempotency?.key ?? null)}::text[], ${rows.map((r) => r.idempotency?.requestHash ?? null)}::text[],
+        ${rows.map(() => uuidv7())}::uuid[]
+      ) with ordinality as i(uuid, org_uuid, channel_uuid, urn, identity, display, text, attachments, quick_replies, priority, cost,
+                             metadata, send_at, idempotency_key, idempotency_hash, new_contact, n)
+    ),
+    wanted as (
+      select distinct on (org_uuid, identity) org_uuid, identity, display, null::text as name, new_contact
+      from input
+      order by org_uuid, identity, n
+    ),
+    ${contactCtes(db)},
+    -- A contact created by this statement is not visible to it here: no name, not stopped.
+    people as (
+      select c.org_uuid, c.identity, c.contact_uuid, k.name, k.stopped_on is not null as stopped
+      from contact_of c left join contacts k on k.uuid = c.contact_uuid
+    ),
+    stored as (
+      insert into msgs (uuid, org_uuid, channel_uuid, contact_uuid, direction, urn, text, attachments, quick_replies, status,
+                        priority, cost, metadata, send_at, next_attempt_at, pushed_on, idempotency_key, idempotency_hash,
+                        created_on, modified_on)
+      select i.uuid, i.org_uuid, i.channel_uuid, p.contact_uuid, 'out', i.urn, i.text,
+             array(select jsonb_array_elements_text(i.attachments::jsonb)), array(select jsonb_array_elements_text(i.quick_replies::jsonb)),
+             'queued', i.priority, i.cost, i.metadata::jsonb, i.send_at, coalesce(i.send_at, ${opts.now}), ${opts.now},
+             i.idempotency_key, i.idempotency_hash, ${opts.now}, ${opts.now}
+      from input i join people p on p.org_uuid = i.org_uuid and p.identity = i.identity
+      where not (p.stopped and ${opts.refuseStopped})
+      order by i.n
+      on conflict do nothing
+      returning *
+    ),
+    history as (
+      insert into msg_status_history (msg_uuid, status, at) select uuid, 'queued', created_on from stored
+    )
+    select i.n, i.idempotency_key as wanted_key, p.contact_uuid as person, p.name as person_name, p.stopped as person_stopped, s.*
+    from input i
+    left join people p on p.org_uuid = i.org_uuid and p.identity = i.identity
+    left join stored s on s.uuid = i.uuid`;
+  const byRow: OutgoingInsert[] = rows.map(() => ({ kind: 'retry' }));
+  for (const r of results) {
+    const n = Number(r.n) - 1;
+    if (r.uuid) byRow[n] = { kind: 'stored', msg: msgOutFromRow(r), contact: { uuid: r.person, name: r.person_name } };
+    else if (r.person === null) byRow[n] = { kind: 'retry' };
+    else if (r.person_stopped && opts.refuseStopped) byRow[n] = { kind: 'contact_stopped' };
+    else if (r.wanted_key !== null) byRow[n] = { kind: 'idempotency_key_taken' };
+    else throw new Error(`outgoing message ${rows[n]!.uuid} is already stored`);
+  }
+  return byRow;
 }
 
 /** Clears a message's pushed mark after its push failed, so the reconciler pushes it at once. */

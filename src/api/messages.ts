@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import pLimit from 'p-limit';
 import { z } from 'zod';
-import { IdempotencyKeyTaken, type Backend } from '../backend.js';
+import type { Backend, NewMsgOut, QueueResult } from '../backend.js';
+import type { Channel } from '../channel.js';
 import { smsSegments } from '../gsm7.js';
 import { handlerMaxLength, type ChannelHandler } from '../handler.js';
 import type { MsgStatus, Priority } from '../msg.js';
@@ -60,17 +60,16 @@ export function messageRoutes(api: Hono<ApiEnv>, deps: MessageRoutesDeps): void 
     }
     const caller = c.get('caller');
     const body = validate(messageCreate, value);
-    if (key === undefined) return c.json(await queueMessage(deps, caller, body, 'high'), 202);
-    const requestHash = createHash('sha256').update(raw).digest('hex');
-    const earlier = await replayed(store, caller, key, requestHash);
-    if (earlier) return c.json(earlier, 202);
-    try {
-      return c.json(await queueMessage(deps, caller, body, 'high', { key, requestHash }), 202);
-    } catch (err) {
-      // Another request with this key won the race: answer as if this one came second.
-      if (err instanceof IdempotencyKeyTaken) return c.json((await replayed(store, caller, key, requestHash))!, 202);
-      throw err;
+    const idempotency = key === undefined ? undefined : { key, requestHash: createHash('sha256').update(raw).digest('hex') };
+    if (idempotency) {
+      const earlier = await replayed(store, caller, idempotency.key, idempotency.requestHash);
+      if (earlier) return c.json(earlier, 202);
     }
+    const spec = await outgoingSpec(deps, caller, body, 'high', new Map());
+    const [result] = await deps.backend.queueOutgoingBatch([idempotency ? { ...spec, idempotency } : spec], { refuseStopped: true });
+    // Another request with this key won the race: answer as if this one came second.
+    if (result!.kind === 'idempotency_key_taken') return c.json((await replayed(store, caller, idempotency!.key, idempotency!.requestHash))!, 202);
+    return c.json(queuedView(result!, spec), 202);
   });
 
   api.post('/messages/batch', async (c) => {
@@ -81,21 +80,24 @@ export function messageRoutes(api: Hono<ApiEnv>, deps: MessageRoutesDeps): void 
         { field: 'messages', message: `at most ${MAX_BATCH}` },
       ]);
     }
-    const limit = pLimit(8);
-    const results = await Promise.all(
-      body.messages.map((item, i) =>
-        limit(async () => {
-          try {
-            const parsed = messageCreate.safeParse(item);
-            if (!parsed.success) throw invalidFields(zodProblems(parsed.error, `messages.${i}`));
-            return await queueMessage(deps, caller, parsed.data, 'bulk', undefined, `messages.${i}.`);
-          } catch (err) {
-            if (err instanceof ApiError) return err.toJSON();
-            throw err;
-          }
-        }),
-      ),
+    // Each item is checked on its own; those that pass are stored together, in one statement.
+    const channels = new Map<string, Promise<Channel | null>>();
+    const checked = await Promise.all(
+      body.messages.map(async (item, i) => {
+        try {
+          const parsed = messageCreate.safeParse(item);
+          if (!parsed.success) throw invalidFields(zodProblems(parsed.error, `messages.${i}`));
+          return await outgoingSpec(deps, caller, parsed.data, 'bulk', channels, `messages.${i}.`);
+        } catch (err) {
+          if (err instanceof ApiError) return err;
+          throw err;
+        }
+      }),
     );
+    const specs = checked.filter((x): x is NewMsgOut => !(x instanceof ApiError));
+    const queued = specs.length > 0 ? await deps.backend.queueOutgoingBatch(specs, { refuseStopped: true }) : [];
+    let next = 0;
+    const results = checked.map((x) => (x instanceof ApiError ? x.toJSON() : resultJson(queued[next++]!, x)));
     return c.json({ results }, 202);
   });
 
@@ -132,17 +134,25 @@ async function replayed(store: ApiStore, caller: Caller, key: string, requestHas
   return store.getMessage(caller.orgUuid, earlier.uuid);
 }
 
-async function queueMessage(
+/**
+ * Checks one message against its channel (which must be the caller's org's) and builds what the
+ * backend stores: a 4xx ApiError naming the field otherwise. `channels` memoises lookups within
+ * one request.
+ */
+async function outgoingSpec(
   deps: MessageRoutesDeps,
   caller: Caller,
   body: MessageCreate,
   defaultPriority: Priority,
-  idempotency?: { key: string; requestHash: string },
+  channels: Map<string, Promise<Channel | null>>,
   fieldPrefix = '',
-): Promise<MsgView> {
-  const record = await deps.store.getChannel(caller.orgUuid, body.channel);
-  if (!record) throw new ApiError(422, 'unknown_channel', `no channel with uuid ${body.channel}`, [{ field: `${fieldPrefix}channel`, message: 'no such channel' }]);
-  const { channel } = record;
+): Promise<NewMsgOut> {
+  let lookup = channels.get(body.channel);
+  if (!lookup) channels.set(body.channel, (lookup = deps.backend.getChannel(body.channel)));
+  const channel = await lookup;
+  if (!channel || channel.orgUuid !== caller.orgUuid) {
+    throw new ApiError(422, 'unknown_channel', `no channel with uuid ${body.channel}`, [{ field: `${fieldPrefix}channel`, message: 'no such channel' }]);
+  }
   const handler = deps.handlers.get(channel.type);
   if (!handler) throw new ApiError(422, 'unknown_channel', `channel ${channel.uuid} has type "${channel.type}", which this server does not serve`);
   let urn: Urn;
@@ -155,10 +165,7 @@ async function queueMessage(
   if (!handler.schemes.includes(urnScheme(urn))) {
     throw invalidFields([{ field: `${fieldPrefix}urn`, message: `${handler.name} channels send to ${handler.schemes.join(', ')} URNs, not ${urnScheme(urn)}` }]);
   }
-  if (await deps.backend.isContactStopped(caller.orgUuid, urn)) {
-    throw new ApiError(409, 'contact_stopped', `the contact ${urn} is stopped; unstop it before sending`);
-  }
-  const msg = await deps.backend.queueOutgoing({
+  return {
     orgUuid: caller.orgUuid,
     channel,
     urn,
@@ -169,9 +176,45 @@ async function queueMessage(
     ...(body.send_at ? { sendAt: new Date(body.send_at) } : {}),
     ...(body.metadata ? { metadata: body.metadata } : {}),
     cost: sendCost(body.text, urn, handlerMaxLength(handler, channel)),
-    ...(idempotency ? { idempotency } : {}),
-  });
-  return (await deps.store.getMessage(caller.orgUuid, msg.uuid))!;
+  };
+}
+
+/** A queued message as the API shows it, or the error that kept it from being queued. */
+function resultJson(result: QueueResult, spec: NewMsgOut) {
+  if (result.kind === 'queued') return queuedView(result, spec);
+  if (result.kind === 'contact_stopped') return stoppedError(spec.urn).toJSON();
+  return new ApiError(409, 'idempotency_conflict', 'the idempotency key was already used').toJSON();
+}
+
+function queuedView(result: QueueResult, spec: NewMsgOut): MsgView {
+  if (result.kind === 'contact_stopped') throw stoppedError(spec.urn);
+  if (result.kind !== 'queued') throw new ApiError(409, 'idempotency_conflict', 'the idempotency key was already used');
+  const { msg, contact } = result;
+  const at = msg.createdOn.toISOString();
+  return {
+    uuid: msg.uuid,
+    direction: 'out',
+    channel: msg.channelUuid,
+    urn: msg.urn,
+    contact,
+    text: msg.text,
+    attachments: msg.attachments,
+    quick_replies: msg.quickReplies,
+    status: msg.status,
+    external_id: null,
+    priority: msg.priority,
+    error_count: msg.errorCount,
+    failed_reason: null,
+    metadata: msg.metadata ?? null,
+    created_on: at,
+    sent_on: null,
+    modified_on: at,
+    history: [{ status: 'queued', at }],
+  };
+}
+
+function stoppedError(urn: Urn): ApiError {
+  return new ApiError(409, 'contact_stopped', `the contact ${urn} is stopped; unstop it before sending`);
 }
 
 /** What a message costs against its channel's TPS: its SMS parts for phone numbers, else its text parts. */
