@@ -34,17 +34,15 @@
  * requests included. A batch's 202 may hold per-item errors: stored rows show whether every item
  * was queued.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { startHeraldProcess } from '../test/support/herald-process.js';
-import { admin, freshDatabase, startBaselineServer, stopChild } from './support.js';
+import { admin, cleanUpRun, freshDatabase, REDIS, startBaselineServer, stopChild } from './support.js';
 
-const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 const DURATION = Number(process.env.BENCH_DURATION ?? 20);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const BATCH_CONNECTIONS = Number(process.env.BENCH_BATCH_CONNECTIONS ?? 10);
@@ -234,12 +232,7 @@ async function herald(s: Scenario, provider: Provider): Promise<Row> {
   provider.send('answer');
   await proc.stop();
   await db.end();
-  await admin.unsafe('drop database herald_bench_api with (force)');
-  const redis = new Redis(REDIS);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  redis.disconnect();
-  await rm(dir, { recursive: true, force: true });
+  await cleanUpRun({ database: 'herald_bench_api', redisPrefix: prefix, dir });
   const sent = s.sending === 'held' ? 'held' : `${sentByEnd} (${Math.round(sentByEnd / result.duration)}/s)`;
   return row(s.name, s, result, atEnd, `${c.msgs} msgs, ${c.contacts} contacts, ${c.history} history`, sent);
 }

@@ -10,16 +10,14 @@
  * redis://127.0.0.1:6379), BENCH_CONNECTIONS (50), BENCH_DURATION (seconds, 20).
  * Each run gets a fresh database and Redis prefix, dropped afterwards.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { startHeraldProcess } from '../test/support/herald-process.js';
-import { admin, freshDatabase, startBaselineServer, stopChild } from './support.js';
+import { admin, cleanUpRun, freshDatabase, REDIS, startBaselineServer, stopChild } from './support.js';
 
-const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const DURATION = Number(process.env.BENCH_DURATION ?? 20);
 const EX_CHANNEL = '0191e180-7d60-7000-8000-0000000be0c1';
@@ -148,12 +146,7 @@ async function herald(): Promise<Row[]> {
   }
   await proc.stop();
   await db.end();
-  await admin.unsafe('drop database herald_bench_receive with (force)');
-  const redis = new Redis(REDIS);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  redis.disconnect();
-  await rm(dir, { recursive: true, force: true });
+  await cleanUpRun({ database: 'herald_bench_receive', redisPrefix: prefix, dir });
   return rows;
 }
 

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { Redis } from 'ioredis';
 import postgres from 'postgres';
 
 /** The benchmarks' Postgres server; each run makes its own database on it. */
@@ -42,6 +44,23 @@ export async function startBaselineServer(script: string, env: Record<string, st
     });
   });
   return { child, port };
+}
+
+/** The benchmarks' Redis server; each run keeps its keys under a prefix of its own. */
+export const REDIS = process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Removes what a Herald run left: its database, its Redis keys, its folder.
+ *
+ * @example await cleanUpRun({ database: 'herald_bench_receive', redisPrefix: prefix, dir });
+ */
+export async function cleanUpRun(run: { database: string; redisPrefix: string; dir: string }): Promise<void> {
+  await admin.unsafe(`drop database ${run.database} with (force)`);
+  const redis = new Redis(REDIS);
+  const keys = await redis.keys(`${run.redisPrefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+  await rm(run.dir, { recursive: true, force: true });
 }
 
 /** SIGTERM, and wait for the exit. */
