@@ -355,6 +355,7 @@ describe('events feed', () => {
       after = page.body.next;
     }
     expect(found).toMatchObject({ data: { text: 'feed', urn: 'tel:+250788777001' }, delivery: { attempts: 0, last_error: null, delivered_on: null, failed_on: null } });
+    expect(found!.data.created_on).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(fields((await call('GET', '/events?after=abc')).body)).toEqual(['after']);
     expect(fields((await call('GET', '/events?limit=5000')).body)).toEqual(['limit']);
   });

@@ -32,7 +32,7 @@ export async function insertChannelEvents(db: Db, rows: readonly EventRow[]): Pr
     insert into outbox (org_uuid, type, data)
     select org_uuid, 'channel.event', jsonb_build_object(
       'uuid', uuid, 'channel_uuid', channel_uuid, 'event_type', type, 'urn', urn, 'contact_uuid', contact_uuid,
-      'extra', extra, 'created_on', created_on)
+      'extra', extra, 'created_on', to_char(created_on at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
     from ins
     order by created_on, uuid`;
   await stopContacts(

@@ -118,7 +118,7 @@ async function storeOnce(db: Db, rows: readonly IncomingRow[]): Promise<Array<st
       insert into outbox (org_uuid, type, data)
       select org_uuid, 'message.received', jsonb_build_object(
         'uuid', uuid, 'direction', 'in', 'channel_uuid', channel_uuid, 'contact_uuid', contact_uuid, 'urn', urn,
-        'text', text, 'attachments', to_jsonb(attachments), 'external_id', external_id, 'created_on', created_on)
+        'text', text, 'attachments', to_jsonb(attachments), 'external_id', external_id, 'created_on', to_char(created_on at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
       from stored
       order by created_on, uuid
     )
