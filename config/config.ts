@@ -6,6 +6,8 @@ export interface Config {
   port: number;
   host: string;
   baseUrl: string;
+  /** HERALD_BASE_URL was not set: the base URL is `http://localhost:<the port listened on>`. */
+  baseUrlFromPort: boolean;
   databaseUrl: string | null;
   redisUrl: string | null;
   redisPrefix: string;
@@ -86,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     port,
     host: read('HERALD_HOST', z.string().min(1), '0.0.0.0'),
     baseUrl: baseUrl?.replace(/\/+$/, ''),
+    baseUrlFromPort: !env.HERALD_BASE_URL?.trim(),
     databaseUrl: optional('HERALD_DATABASE_URL', z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')),
     redisUrl: optional('HERALD_REDIS_URL', z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL')),
     redisPrefix: read('HERALD_REDIS_PREFIX', z.string().regex(/^[A-Za-z0-9:_-]+$/, 'must be letters, digits, ":", "_" or "-"'), 'herald'),

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
+import { serve, type HttpBindings, type ServerType } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import postgres from 'postgres';
@@ -146,11 +146,17 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
       (org, uuid) => backend.resendOutgoing(org, uuid),
       (uuid) => backend.channels.invalidate(uuid),
     );
-    const api = createApi({ store, backend, handlers, baseUrl: config.baseUrl, adminToken, logger, databaseDown: isConnectionError });
-    const app = createApp({ backend, handlers, baseUrl: config.baseUrl, logger, api, metrics });
-    const server = await listen(app.fetch, config.port, config.host);
+    // The app is made once the port is known (HERALD_PORT=0 picks one), for the default base URL;
+    // no request is served before: it is assigned in the same turn as listening ends.
+    let app: ReturnType<typeof createApp> | undefined;
+    const server = await listen((req, env) => app!.fetch(req, env as HttpBindings), config.port, config.host);
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const baseUrl = config.baseUrlFromPort ? `http://localhost:${port}` : config.baseUrl;
+    const api = createApi({ store, backend, handlers, baseUrl, adminToken, logger, databaseDown: isConnectionError });
+    app = createApp({ backend, handlers, baseUrl, logger, api, metrics });
     // Sending starts only once start-up cannot fail any more; it stops before the server closes.
-    const sender = new Sender({ backend, handlers: byType, baseUrl: config.baseUrl, logger, metrics });
+    const sender = new Sender({ backend, handlers: byType, baseUrl, logger, metrics });
     const foreman = new Foreman({ backend, sender, maxWorkers: config.maxWorkers, logger });
     backend.onOutgoingQueued(() => foreman.wake());
     foreman.start();
@@ -167,12 +173,10 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
     webhooks.start();
     closers.push(() => webhooks.stop());
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
     logger.info(
       {
         port,
-        baseUrl: config.baseUrl,
+        baseUrl,
         database: config.databaseUrl ? 'postgres' : 'embedded',
         queue: config.redisUrl ? 'redis' : 'in-process',
         channels: config.channels.length,
@@ -255,7 +259,7 @@ async function migrateOrExplain(sql: postgres.Sql, config: Config): Promise<stri
   }
 }
 
-function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
+function listen(fetch: Parameters<typeof serve>[0]['fetch'], port: number, hostname: string): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, port, hostname }, () => resolve(server));
     server.once('error', (err: NodeJS.ErrnoException) => {

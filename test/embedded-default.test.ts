@@ -45,6 +45,10 @@ describe('the embedded default (no database or Redis configured)', () => {
     expect(await health.json()).toEqual({ status: 'ok', checks: { database: 'ok', redis: 'not_configured', queue: 'ok', spool: 'ok' } });
     const first = await receive(herald.baseUrl);
     expect(first.status).toBe(200);
+    // No HERALD_BASE_URL and HERALD_PORT=0: URLs handed out name the port actually listened on.
+    const doc = (await (await fetch(`${herald.baseUrl}/api/v1/openapi.json`)).json()) as { servers: Array<{ url: string }> };
+    expect(doc.servers[0]!.url).toBe(`http://localhost:${herald.port}/api/v1`);
+    expect(herald.logs.find((l) => l.msg === 'herald started')).toMatchObject({ baseUrl: `http://localhost:${herald.port}` });
     expect(await herald.stop()).toBe(0);
 
     herald = await startHeraldProcess(env, 120_000);
