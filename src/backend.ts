@@ -39,7 +39,7 @@ export interface Backend {
   /** Pops and claims the next message to send, skipping any already claimed or sent. */
   popNextOutgoing(): Promise<OutgoingJob | null>;
   /** Records what happened to a send and finishes its queue token. */
-  recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<void>;
+  recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<RecordedOutcome>;
   /** Called whenever a message is queued in this process, so the Foreman can wake at once. */
   onOutgoingQueued(listener: () => void): void;
 
@@ -113,6 +113,11 @@ export type SendOutcome =
   | { kind: 'failed'; reason: string; stopContact?: boolean }
   /** Put back at the head of its lane, the channel paused until `until`; not an error. */
   | { kind: 'throttled'; until: Date };
+
+export interface RecordedOutcome {
+  /** An `errored` send that was its message's last try: the message failed for good. */
+  gaveUp: boolean;
+}
 
 export type CheckStatus = 'ok' | 'degraded' | 'down';
 

@@ -52,15 +52,18 @@ export class Sender {
     } else {
       outcome = await this.attempt(handler, job, log);
     }
-    this.deps.metrics?.sendFinished(channel.type, outcome.kind === 'sent' ? outcome.status : outcome.kind, (performance.now() - started) / 1000);
+    const seconds = (performance.now() - started) / 1000;
 
+    let gaveUp = false;
     try {
-      await this.deps.backend.recordSendOutcome(job, outcome, log.finish());
+      ({ gaveUp } = await this.deps.backend.recordSendOutcome(job, outcome, log.finish()));
     } catch (err) {
       // The backend finishes the queue token even when it cannot write; the row keeps its lease,
       // which lapses so the reconciler queues it again, and the sent marker stops a second send.
       this.deps.logger.error({ err, msg: msg.uuid }, 'send outcome not recorded');
     }
+    // An errored send that was its message's last try failed it for good.
+    this.deps.metrics?.sendFinished(channel.type, gaveUp ? 'failed' : outcome.kind === 'sent' ? outcome.status : outcome.kind, seconds);
     return outcome;
   }
 

@@ -8,6 +8,7 @@ import type { MsgOut, Priority } from '../src/msg.js';
 import { ConnectionFailed, Throttled } from '../src/send-error.js';
 import { Sender } from '../src/sender.js';
 import { testLogger } from './harness/logger.js';
+import { Metrics } from '../src/metrics.js';
 
 interface SendRecord {
   channel: string;
@@ -40,9 +41,15 @@ function scriptedHandler(opts: { delayMs?: number; outcome?: (msg: MsgOut, attem
   return { handler, sent, attempts };
 }
 
-function setup(handler: ChannelHandler, opts: { maxWorkers: number; backend?: MemoryBackend }) {
+function setup(handler: ChannelHandler, opts: { maxWorkers: number; backend?: MemoryBackend; metrics?: Metrics }) {
   const backend = opts.backend ?? new MemoryBackend();
-  const sender = new Sender({ backend, handlers: new Map([[handler.type, handler]]), baseUrl: 'http://localhost', logger: testLogger });
+  const sender = new Sender({
+    backend,
+    handlers: new Map([[handler.type, handler]]),
+    baseUrl: 'http://localhost',
+    logger: testLogger,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+  });
   const foreman = new Foreman({ backend, sender, maxWorkers: opts.maxWorkers, logger: testLogger, idleWaitMs: 20 });
   backend.onOutgoingQueued(() => foreman.wake());
   return { backend, foreman };
@@ -142,7 +149,8 @@ describe('Foreman and Senders', () => {
   it('retries an errored message with back-off, then fails it after the last retry', async () => {
     const { handler, attempts } = scriptedHandler({ outcome: () => new ConnectionFailed('provider answered HTTP 503') });
     const backend = new MemoryBackend({ retry: { maxRetries: 3, baseDelayMs: 20, factor: 2 } });
-    const { foreman } = setup(handler, { maxWorkers: 2, backend });
+    const metrics = new Metrics();
+    const { foreman } = setup(handler, { maxWorkers: 2, backend, metrics });
     const channel = backend.addChannel({ type: 'fk' });
     const [msg] = await queueMsgs(backend, channel, 1, 'high', 'm');
     foreman.start();
@@ -154,6 +162,10 @@ describe('Foreman and Senders', () => {
     expect(stored.history.map((h) => h.status)).toEqual(['queued', 'errored', 'errored', 'errored', 'failed']);
     expect(stored.failedReason).toContain('connection_failed');
     expect(await backend.queue.size()).toBe(0);
+    // Three errored attempts, then the last one failed the message.
+    const exposed = (await metrics.render()).body;
+    expect(exposed).toContain('herald_messages_errored_total{channel_type="fk"} 3');
+    expect(exposed).toContain('herald_messages_failed_total{channel_type="fk"} 1');
   });
 
   it('graceful shutdown finishes in-flight sends and leaves the rest queued, losing nothing', async () => {

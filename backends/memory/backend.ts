@@ -6,6 +6,7 @@ import {
   type NewMsgOut,
   type OutgoingJob,
   type QueueResult,
+  type RecordedOutcome,
   type SendOutcome,
   type StatusWriteResult,
 } from '../../src/backend.js';
@@ -253,13 +254,14 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  async recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<void> {
+  async recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<RecordedOutcome> {
     const msg = this.outgoing.get(job.msg.uuid);
     this.logs.push(log);
     if (!msg) {
       await this.queue.complete(job.token);
-      return;
+      return { gaveUp: false };
     }
+    let gaveUp = false;
     msg.claimed = false;
     switch (outcome.kind) {
       case 'sent':
@@ -274,6 +276,7 @@ export class MemoryBackend implements Backend {
         const delay = retryDelayMs(msg.errorCount, this.retry);
         if (delay === null) {
           this.transition(msg, 'failed', `${outcome.reason} (after ${this.retry.maxRetries} retries)`);
+          gaveUp = true;
           break;
         }
         this.transition(msg, 'errored', outcome.reason);
@@ -291,9 +294,10 @@ export class MemoryBackend implements Backend {
         break;
       case 'throttled':
         await this.queue.putBack(job.token, outcome.until);
-        return;
+        return { gaveUp };
     }
     await this.queue.complete(job.token);
+    return { gaveUp };
   }
 
   onOutgoingQueued(listener: () => void): void {

@@ -23,6 +23,7 @@ import {
   type NewMsgOut,
   type OutgoingJob,
   type QueueResult,
+  type RecordedOutcome,
   type SendOutcome,
   type StatusWriteResult,
 } from '../../src/backend.js';
@@ -283,8 +284,9 @@ export class PostgresBackend implements Backend {
     }
   }
 
-  async recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<void> {
+  async recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<RecordedOutcome> {
     const target: OutcomeTarget = { uuid: job.msg.uuid, channelUuid: job.channel.uuid, log, now: this.now() };
+    let gaveUp = false;
     try {
       switch (outcome.kind) {
         case 'sent':
@@ -303,6 +305,7 @@ export class PostgresBackend implements Backend {
           break;
         case 'errored': {
           const retryAt = await this.sql.begin((tx) => recordErrored(tx, target, outcome.reason, this.retry));
+          gaveUp = retryAt === null;
           if (retryAt) {
             await this.queue.push(job.channel.uuid, job.channel.tps, { id: job.msg.uuid, cost: job.cost }, job.msg.priority, retryAt).catch(async (err: unknown) => {
               // Stored as errored and due at retryAt: the reconciler pushes it once the queue is back.
@@ -325,6 +328,7 @@ export class PostgresBackend implements Backend {
       const finish = outcome.kind === 'throttled' ? this.queue.putBack(job.token, outcome.until) : this.queue.complete(job.token);
       await finish.catch((err: unknown) => this.logger?.warn({ err, msg: job.msg.uuid }, 'queue token not finished; its lease will release it'));
     }
+    return { gaveUp };
   }
 
   /**
