@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newUuid } from './uuid.js';
 import { storableText } from './msg.js';
 
 export type ChannelLogType =
@@ -70,7 +70,7 @@ export function makeRedactor(secrets: readonly string[]): (text: string) => stri
  * recorded so nothing unredacted is ever held, then produces the finished ChannelLog.
  */
 export class ChannelLogger {
-  readonly uuid = uuidv7();
+  readonly uuid = newUuid();
   private readonly started = performance.now();
   private readonly createdOn = new Date();
   private readonly httpLogs: HttpLog[] = [];

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newUuid } from './uuid.js';
 import type { Backend } from './backend.js';
 import type { Channel } from './channel.js';
 import type { ChannelEvent } from './event.js';
@@ -50,7 +50,7 @@ export async function commitHandled(
 
   if (result.msgs.length > 0) {
     const msgs: MsgIn[] = result.msgs.map((m) => ({
-      uuid: uuidv7(),
+      uuid: newUuid(),
       channelUuid: channel.uuid,
       urn: m.urn,
       text: storableText(m.text),
@@ -105,7 +105,7 @@ export async function commitHandled(
 
   if (result.events.length > 0) {
     const events: ChannelEvent[] = result.events.map((e) => ({
-      uuid: uuidv7(),
+      uuid: newUuid(),
       channelUuid: channel.uuid,
       type: e.type,
       urn: e.urn,

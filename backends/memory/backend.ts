@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newUuid } from '../../src/uuid.js';
 import {
   IdempotencyKeyTaken,
   type Backend,
@@ -84,7 +84,7 @@ export class MemoryBackend implements Backend {
   /** Adds (or replaces) a channel; missing fields get test-friendly defaults. */
   addChannel(spec: Partial<Omit<Channel, 'config'>> & { type: string; config?: Record<string, unknown> }): Channel {
     const channel: Channel = {
-      uuid: spec.uuid ?? uuidv7(),
+      uuid: spec.uuid ?? newUuid(),
       orgUuid: spec.orgUuid ?? DEFAULT_ORG_UUID,
       type: spec.type,
       name: spec.name ?? spec.type,
@@ -105,7 +105,7 @@ export class MemoryBackend implements Backend {
     const now = this.now();
     const status = spec.status ?? 'wired';
     const msg: StoredMsgOut = {
-      uuid: spec.uuid ?? uuidv7(),
+      uuid: spec.uuid ?? newUuid(),
       orgUuid: spec.channel.orgUuid,
       channelUuid: spec.channel.uuid,
       urn: spec.urn ?? 'tel:+250788383383',
@@ -182,7 +182,7 @@ export class MemoryBackend implements Backend {
       this.idempotencyKeys.add(key);
     }
     const msg: StoredMsgOut = {
-      uuid: spec.uuid ?? uuidv7(),
+      uuid: spec.uuid ?? newUuid(),
       orgUuid: spec.orgUuid ?? spec.channel.orgUuid,
       channelUuid: spec.channel.uuid,
       urn: spec.urn,
@@ -229,7 +229,7 @@ export class MemoryBackend implements Backend {
   private contactOf(orgUuid: string, urn: Urn): string {
     const key = contactKey(orgUuid, urn);
     let uuid = this.contacts.get(key);
-    if (!uuid) this.contacts.set(key, (uuid = uuidv7()));
+    if (!uuid) this.contacts.set(key, (uuid = newUuid()));
     return uuid;
   }
 
@@ -289,7 +289,7 @@ export class MemoryBackend implements Backend {
         if (outcome.stopContact) {
           // The provider said the person blocked or unsubscribed: the same as a stop_contact event.
           this.stopped.add(contactKey(msg.orgUuid, msg.urn));
-          this.events.push({ uuid: uuidv7(), channelUuid: msg.channelUuid, type: 'stop_contact', urn: msg.urn, receivedOn: this.now() });
+          this.events.push({ uuid: newUuid(), channelUuid: msg.channelUuid, type: 'stop_contact', urn: msg.urn, receivedOn: this.now() });
         }
         break;
       case 'throttled':

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newUuid } from '../../src/uuid.js';
 import type { ChannelFileEntry } from '../../config/config.js';
 import type {
   ApiStore,
@@ -35,10 +35,10 @@ export class PostgresApiStore implements ApiStore {
   }
 
   async createOrg(name: string, tokenHash: string): Promise<OrgRecord> {
-    const uuid = uuidv7();
+    const uuid = newUuid();
     const [row] = await this.sql`
       with org as (insert into orgs (uuid, name) values (${uuid}, ${name}) returning *),
-      token as (insert into api_tokens (uuid, org_uuid, token_hash) values (${uuidv7()}, ${uuid}, ${tokenHash}))
+      token as (insert into api_tokens (uuid, org_uuid, token_hash) values (${newUuid()}, ${uuid}, ${tokenHash}))
       select * from org`;
     return orgFromRow(row!);
   }

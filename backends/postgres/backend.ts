@@ -14,7 +14,7 @@
  */
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
-import { v7 as uuidv7 } from 'uuid';
+import { newUuid } from '../../src/uuid.js';
 import type { ChannelFileEntry } from '../../config/config.js';
 import {
   IdempotencyKeyTaken,
@@ -226,7 +226,7 @@ export class PostgresBackend implements Backend {
   async queueOutgoingBatch(specs: NewMsgOut[], opts: { refuseStopped: boolean }): Promise<QueueResult[]> {
     const now = this.now();
     const rows: NewOutgoingRow[] = specs.map((spec) => ({
-      uuid: spec.uuid ?? uuidv7(),
+      uuid: spec.uuid ?? newUuid(),
       orgUuid: spec.orgUuid ?? spec.channel.orgUuid,
       channelUuid: spec.channel.uuid,
       urn: spec.urn,

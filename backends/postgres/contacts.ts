@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newUuid } from '../../src/uuid.js';
 import type { Urn } from '../../src/urn.js';
 import { iso, type Db } from './db.js';
 import { insertOutbox, type OutboxEvent } from './outbox.js';
@@ -90,7 +90,7 @@ export async function ensureContacts(db: Db, refs: readonly ContactRef[]): Promi
   const identities = list.map((r) => urnIdentity(r.urn));
   const displays = list.map((r) => urnDisplay(r.urn));
   const names = list.map((r) => r.name ?? null);
-  const uuids = list.map(() => uuidv7());
+  const uuids = list.map(() => newUuid());
   const rows = await db`
     with input as (
       select * from unnest(${orgs}::uuid[], ${identities}::text[], ${displays}::text[], ${names}::text[], ${uuids}::uuid[])

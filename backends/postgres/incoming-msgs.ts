@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newUuid } from '../../src/uuid.js';
 import type { MsgIn } from '../../src/msg.js';
 import { contactCtes, urnIdentity, urnDisplay } from './contacts.js';
 import { iso, type Db } from './db.js';
@@ -73,7 +73,7 @@ async function storeOnce(db: Db, rows: readonly IncomingRow[]): Promise<Array<st
         ${rows.map((r) => r.msg.urn)}::text[], ${rows.map((r) => urnIdentity(r.msg.urn))}::text[], ${rows.map((r) => urnDisplay(r.msg.urn))}::text[],
         ${rows.map((r) => r.msg.contactName ?? null)}::text[], ${rows.map((r) => r.msg.text)}::text[],
         ${rows.map((r) => JSON.stringify(r.msg.attachments))}::text[], ${rows.map((r) => r.msg.externalId ?? null)}::text[],
-        ${rows.map((r) => iso(r.msg.receivedOn))}::timestamptz[], ${rows.map(() => uuidv7())}::uuid[]
+        ${rows.map((r) => iso(r.msg.receivedOn))}::timestamptz[], ${rows.map(() => newUuid())}::uuid[]
       ) with ordinality as i(uuid, org_uuid, channel_uuid, urn, identity, display, name, text, attachments, external_id, at, new_contact, n)
     ),
     duplicates as (

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newUuid } from '../../src/uuid.js';
 import type { MsgOut, Priority } from '../../src/msg.js';
 import type { Urn } from '../../src/urn.js';
 import { contactCtes, urnDisplay, urnIdentity } from './contacts.js';
@@ -51,7 +51,7 @@ export async function insertOutgoing(
         ${rows.map((r) => JSON.stringify(r.quickReplies))}::text[], ${rows.map((r) => r.priority)}::text[], ${rows.map((r) => r.cost)}::integer[],
         ${rows.map((r) => (r.metadata ? JSON.stringify(r.metadata) : null))}::text[], ${rows.map((r) => iso(r.sendAt))}::timestamptz[],
         ${rows.map((r) => r.idempotency?.key ?? null)}::text[], ${rows.map((r) => r.idempotency?.requestHash ?? null)}::text[],
-        ${rows.map(() => uuidv7())}::uuid[]
+        ${rows.map(() => newUuid())}::uuid[]
       ) with ordinality as i(uuid, org_uuid, channel_uuid, urn, identity, display, text, attachments, quick_replies, priority, cost,
                              metadata, send_at, idempotency_key, idempotency_hash, new_contact, n)
     ),

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newUuid } from '../../src/uuid.js';
 import type { ChannelLog } from '../../src/channel-log.js';
 import type { MsgStatus } from '../../src/msg.js';
 import { retryDelayMs, type RetryPolicy } from '../../src/retry.js';
@@ -19,7 +19,7 @@ import { insertHistory } from './status-committer.js';
  */
 export function unsentLog(msg: { uuid: string; channelUuid: string }, code: string, message: string, isError: boolean): ChannelLog {
   return {
-    uuid: uuidv7(),
+    uuid: newUuid(),
     type: 'msg_send',
     channelUuid: msg.channelUuid,
     msgUuid: msg.uuid,
@@ -108,7 +108,7 @@ export async function recordFailed(db: Db, target: OutcomeTarget, reason: string
     if (stopContact) {
       await insertChannelEvents(db, [
         {
-          event: { uuid: uuidv7(), channelUuid: target.channelUuid, type: 'stop_contact', urn: msg.urn, receivedOn: target.now },
+          event: { uuid: newUuid(), channelUuid: target.channelUuid, type: 'stop_contact', urn: msg.urn, receivedOn: target.now },
           orgUuid: msg.orgUuid,
           contactUuid: msg.contactUuid,
         },

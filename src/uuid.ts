@@ -1,0 +1,37 @@
+import { randomFillSync } from 'node:crypto';
+import { v7 } from 'uuid';
+
+/** Random bytes drawn from the system in one call for many uuids: 256 uuids' worth. */
+const POOL_BYTES = 16 * 256;
+const pool = new Uint8Array(POOL_BYTES);
+let offset = POOL_BYTES;
+/** Timestamp and counter of the last uuid, so uuids made in one millisecond still ascend. */
+let lastMs = -Infinity;
+let counter = 0;
+
+/**
+ * A uuid v7 (time-ordered) for a new row: uuids made by this process always ascend, so ordering
+ * by uuid is ordering by creation. Same bytes as `uuid`'s `v7()`, but its random bits come from a
+ * pool filled 4 KiB at a time: `v7()` asks the system for 16 bytes per uuid, which was 5 % of
+ * the receive path's CPU.
+ *
+ * @example newUuid() // '0191e180-7d60-7a3c-8f2e-…'
+ */
+export function newUuid(): string {
+  if (offset === POOL_BYTES) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  const random = pool.subarray(offset, offset + 16);
+  offset += 16;
+  const now = Date.now();
+  if (now > lastMs) {
+    lastMs = now;
+    // 31 random bits start the millisecond's counter, as uuid's own monotonic v7 does.
+    counter = ((random[6]! & 0x7f) << 24) | (random[7]! << 16) | (random[8]! << 8) | random[9]!;
+  } else {
+    counter = (counter + 1) | 0;
+    if (counter === 0) lastMs++;
+  }
+  return v7({ random, msecs: lastMs, seq: counter });
+}
