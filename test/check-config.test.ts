@@ -21,6 +21,8 @@ describe('checking a channel config', () => {
     ['kn', { send_url: 'http://kannel:13013/cgi-bin/sendsms', username: 'u', password: 'p' }],
     ['ex', {}],
     ['ex', { send_url: 'https://sms.example.com/send', send_method: 'GET' }],
+    ['twt', { api_key: 'k', api_secret: 's', access_token: '1-t', access_token_secret: 'ts' }],
+    ['nx', { api_key: 'k', api_secret: 's' }],
   ])('accepts a working %s config', (type, config) => {
     expect(() => handler(type).checkConfig(channel(type, config))).not.toThrow();
   });
@@ -35,6 +37,8 @@ describe('checking a channel config', () => {
     ['ex', { scheme: 'sms' }, 'channel config "scheme" must be "tel" or "ext"'],
     ['ex', { send_url: 'https://x.example.com', send_method: 'PATCH' }, 'send_method'],
     ['ex', { max_length: 0 }, 'max_length'],
+    ['twt', { api_key: 'k' }, 'channel config "api_secret" is required'],
+    ['nx', { api_key: 'k' }, 'channel config "api_secret" is required'],
   ])('refuses a %s config that cannot work, naming the setting (%j)', (type, config, problem) => {
     const check = () => handler(type).checkConfig(channel(type, config));
     expect(check).toThrow(ChannelConfigError);

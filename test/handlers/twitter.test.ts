@@ -528,11 +528,12 @@ describe('Twitter (twt) config', () => {
     expect(() => handler.checkConfig(channel(config))).not.toThrow();
   });
 
-  it.each([
-    ...Object.keys(keys).map((key) => [{ ...keys, [key]: undefined }, `channel config "${key}" is required`] as const),
+  const unworkable: [Record<string, unknown>, string][] = [
+    ...Object.keys(keys).map((key): [Record<string, unknown>, string] => [{ ...keys, [key]: undefined }, `channel config "${key}" is required`]),
     [{ ...keys, handle_id: '@herald_dm' }, 'handle_id'],
     [{ ...keys, base_url: 'api.twitter.com' }, 'base_url'],
-  ])('refuses a config that cannot work, naming the setting (%j)', (config, problem) => {
+  ];
+  it.each(unworkable)('refuses a config that cannot work, naming the setting (%j)', (config, problem) => {
     const check = () => handler.checkConfig(channel(config));
     expect(check).toThrow(ChannelConfigError);
     expect(check).toThrow(problem);
