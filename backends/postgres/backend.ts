@@ -47,7 +47,8 @@ import { DatabaseOutage, withDeadline } from './outage.js';
 import type { GroupCommitOptions } from './group-commit.js';
 import { claimOutgoing, insertOutgoing, markNotPushed, type NewOutgoingRow } from './outgoing-msgs.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
-import { recordErrored, recordFailed, recordSent, recordThrottled, unsentLog, type OutcomeTarget } from './send-outcomes.js';
+import { OutcomeCommitter } from './outcome-committer.js';
+import { unsentLog, type OutcomeTarget } from './send-outcomes.js';
 import { parseSpooledEvents, parseSpooledLog, parseSpooledMsgs, parseSpooledStatuses } from './spool-replay.js';
 import { insertHistory, StatusCommitter } from './status-committer.js';
 import { insertOutbox } from './outbox.js';
@@ -95,6 +96,7 @@ export class PostgresBackend implements Backend {
   private readonly now: () => Date;
   private readonly writes: WriteBatcher;
   private readonly statuses: StatusCommitter;
+  private readonly outcomes: OutcomeCommitter;
   private readonly externalIds = new ExternalIdCache();
   private readonly listeners: Array<() => void> = [];
   private readonly outage: DatabaseOutage;
@@ -122,6 +124,7 @@ export class PostgresBackend implements Backend {
     });
     const channel = (uuid: string) => this.channels.get(uuid);
     this.writes = new WriteBatcher(this.sql, channel, opts.batching);
+    this.outcomes = new OutcomeCommitter(this.sql, opts.batching);
     this.statuses = new StatusCommitter(this.sql, this.externalIds, opts.batching, (channelUuid, ids) => this.queue.findExternalIds(channelUuid, ids));
     this.outage = new DatabaseOutage(() => this.sql`select 1`.execute(), {
       onChange: (active, since) =>
@@ -301,10 +304,10 @@ export class PostgresBackend implements Backend {
             this.logger?.warn({ err, msg: job.msg.uuid }, 'sent marker not set');
           });
           for (const id of outcome.externalIds) this.externalIds.set(job.channel.uuid, id, job.msg.uuid);
-          await this.sql.begin((tx) => recordSent(tx, target, outcome.status, outcome.externalIds));
+          await this.outcomes.record({ kind: 'sent', target, status: outcome.status, externalIds: outcome.externalIds });
           break;
         case 'errored': {
-          const retryAt = await this.sql.begin((tx) => recordErrored(tx, target, outcome.reason, this.retry));
+          const retryAt = await this.outcomes.record({ kind: 'errored', target, reason: outcome.reason, policy: this.retry });
           gaveUp = retryAt === null;
           if (retryAt) {
             await this.queue.push(job.channel.uuid, job.channel.tps, { id: job.msg.uuid, cost: job.cost }, job.msg.priority, retryAt).catch(async (err: unknown) => {
@@ -316,10 +319,10 @@ export class PostgresBackend implements Backend {
           break;
         }
         case 'failed':
-          await this.sql.begin((tx) => recordFailed(tx, target, outcome.reason, outcome.stopContact ?? false));
+          await this.outcomes.record({ kind: 'failed', target, reason: outcome.reason, stopContact: outcome.stopContact ?? false });
           break;
         case 'throttled':
-          await this.sql.begin((tx) => recordThrottled(tx, target));
+          await this.outcomes.record({ kind: 'throttled', target });
           break;
       }
     } finally {
@@ -421,7 +424,7 @@ export class PostgresBackend implements Backend {
 
   /** Resolves once every write accepted so far (channel logs included) is committed or failed. */
   async drain(): Promise<void> {
-    await Promise.all([this.writes.drain(), this.statuses.drain()]);
+    await Promise.all([this.writes.drain(), this.statuses.drain(), this.outcomes.drain()]);
   }
 
   private async claim(token: string, uuid: string, cost: number): Promise<OutgoingJob | null> {
@@ -432,12 +435,14 @@ export class PostgresBackend implements Backend {
     if (sentBefore) {
       // Its provider accepted it, but the outcome was lost (the database was down, or the process
       // died) and the claim lapsed. Recorded now instead of sent again; its external ids are lost.
-      await this.sql.begin((tx) => recordSent(tx, { uuid, channelUuid: claimed.msg.channelUuid, log: unsentLog(claimed.msg, 'outcome_lost', 'the provider accepted this message but the outcome was not recorded; marked wired, not sent again', false), now }, 'wired', []));
+      const log = unsentLog(claimed.msg, 'outcome_lost', 'the provider accepted this message but the outcome was not recorded; marked wired, not sent again', false);
+      await this.outcomes.record({ kind: 'sent', target: { uuid, channelUuid: claimed.msg.channelUuid, log, now }, status: 'wired', externalIds: [] });
       return null;
     }
     const channel = await this.channels.get(claimed.msg.channelUuid);
     if (!channel) {
-      await this.sql.begin((tx) => recordFailed(tx, { uuid, channelUuid: claimed.msg.channelUuid, log: unsentLog(claimed.msg, 'channel_deleted', `channel ${claimed.msg.channelUuid} was deleted; message not sent`, true), now }, 'channel_deleted', false));
+      const log = unsentLog(claimed.msg, 'channel_deleted', `channel ${claimed.msg.channelUuid} was deleted; message not sent`, true);
+      await this.outcomes.record({ kind: 'failed', target: { uuid, channelUuid: claimed.msg.channelUuid, log, now }, reason: 'channel_deleted', stopContact: false });
       return null;
     }
     return { token, msg: claimed.msg, channel, contactStopped: claimed.contactStopped, cost };
