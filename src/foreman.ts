@@ -11,13 +11,18 @@ export interface ForemanOptions {
   logger: Logger;
   /** How long to wait for work when the queue has nothing due; a push in this process wakes it sooner. */
   idleWaitMs?: number;
+  /** Pops run at once; default 4. */
+  poppers?: number;
 }
 
 /**
  * Pops outgoing messages while a sender slot is free and hands each to the Sender.
  *
  * It never sleeps while work is waiting: a pop that returns a message is followed at once by the
- * next, and a message queued in this process wakes it through `wake()`. When the queue has
+ * next, and a message queued in this process wakes it through `wake()`. A pop is a few round
+ * trips (the queue, then the claim in the database), so up to `poppers` pops run at once (4 by
+ * default, never more than the free sender slots): one at a time would cap sending at a pop per
+ * round-trip time whatever the number of workers. When the queue has
  * nothing due (or every channel is at its TPS limit or paused), it waits up to `idleWaitMs`,
  * which bounds how late a scheduled message or the next TPS second is noticed. A queue error
  * (Redis down) backs off for a second and tries again.
@@ -26,8 +31,10 @@ export class Foreman {
   private readonly limit: LimitFunction;
   private readonly idleWaitMs: number;
   private running = false;
-  private loop: Promise<void> | undefined;
-  private wakeUp: (() => void) | undefined;
+  private loops: Promise<void>[] = [];
+  /** Pops under way: each will need a sender slot. */
+  private popping = 0;
+  private readonly wakeUps = new Set<() => void>();
   /** A wake() that came while the loop was busy, so the next idle wait returns at once. */
   private woken = false;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -40,15 +47,19 @@ export class Foreman {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loop = this.run();
+    const poppers = Math.max(1, Math.min(this.opts.poppers ?? 4, this.opts.maxWorkers));
+    this.loops = Array.from({ length: poppers }, () => this.run());
   }
 
-  /** Ends any idle wait at once: there may be work. */
+  /** Ends every idle wait at once: there may be work. */
   wake(): void {
-    const wake = this.wakeUp;
-    this.wakeUp = undefined;
-    if (wake) wake();
-    else this.woken = true;
+    if (this.wakeUps.size === 0) {
+      this.woken = true;
+      return;
+    }
+    const waiting = [...this.wakeUps];
+    this.wakeUps.clear();
+    for (const wake of waiting) wake();
   }
 
   /** Stops popping, then waits for every in-flight send to be recorded. */
@@ -56,23 +67,26 @@ export class Foreman {
     if (!this.running) return;
     this.running = false;
     this.wake();
-    await this.loop;
+    await Promise.all(this.loops);
     await Promise.allSettled([...this.inFlight]);
   }
 
   private async run(): Promise<void> {
     while (this.running) {
-      if (this.limit.activeCount + this.limit.pendingCount >= this.opts.maxWorkers) {
+      if (this.limit.activeCount + this.limit.pendingCount + this.popping >= this.opts.maxWorkers) {
         await this.idle(this.idleWaitMs);
         continue;
       }
       let job;
+      this.popping++;
       try {
         job = await this.opts.backend.popNextOutgoing();
       } catch (err) {
         this.opts.logger.error({ err }, 'could not pop the next outgoing message');
         await this.idle(1_000);
         continue;
+      } finally {
+        this.popping--;
       }
       if (!job) {
         await this.idle(this.idleWaitMs);
@@ -94,14 +108,13 @@ export class Foreman {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = undefined;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
+      const wake = () => {
         clearTimeout(timer);
+        this.wakeUps.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, ms);
+      this.wakeUps.add(wake);
     });
   }
 }
