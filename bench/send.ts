@@ -1,0 +1,432 @@
+/**
+ * Send throughput benchmark (issue 6, benchmark 1, with the peak RSS of benchmark 6): a Herald
+ * process against real Postgres + Redis on loopback sends 20,000 queued messages on one External
+ * channel (tps 0) to a fake provider that answers 200 at once, with 32 and with 128 workers
+ * (`HERALD_MAX_WORKERS`); beside each, a baseline measured in the same run: the same fake provider
+ * driven directly by a plain Node `fetch` loop with the same concurrency, 20,000 requests with a
+ * body of the same form and size.
+ *
+ *   npx tsx bench/send.ts               # about 3 min in all on the machine of bench/README.md
+ *   BENCH_MESSAGES=5000 BENCH_WORKERS=32 npx tsx bench/send.ts
+ *
+ * Env: BENCH_PG (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_REDIS (default
+ * redis://127.0.0.1:6379), BENCH_MESSAGES (20000), BENCH_WORKERS (comma-separated, "32,128"),
+ * BENCH_STALL_SECONDS (a Herald run gives up when no message is recorded for this long, 30).
+ *
+ * How the 20,000 are queued before the clock starts: each Herald run gets its own process,
+ * database and Redis prefix (dropped afterwards). The fake provider (in a worker thread, so it
+ * does not share an event loop with this script) first holds every request open. The messages
+ * are queued through `POST /api/v1/messages/batch`, 1,000 per request, two requests at a time,
+ * each message to a new `tel:+25078…` URN; meanwhile the Foreman pops its first `workers`
+ * messages and its workers hang on them, so the other messages wait in the Redis queue. Once all
+ * 20,000 are in the database and exactly `workers` requests are held at the provider, the clock
+ * starts and the provider answers the held requests and every later one at once. The clock stops
+ * at the first poll (every 100 ms) that finds 20,000 messages `wired` or `sent` in the database:
+ * "first pop to last recorded status", the first `workers` pops and provider requests happening
+ * just before the clock starts (at most 128 of the 20,000), every other pop, request and every
+ * status write inside it.
+ *
+ * Columns: seconds and msgs/s as above (the baseline: first request to last answer read);
+ * "provider done": when the provider had answered its last request, on the same clock (the rest
+ * is status recording); "peak RSS": the Herald process's VmHWM at the end of the run (queueing
+ * through the API included) and the largest VmRSS sampled while sending; duplicates: provider
+ * requests whose message `id` (the External handler's default body carries it) was seen before
+ * in the run, which must be 0; "body bytes": the average request body the provider read; "Herald
+ * CPU": cores the Herald process used while sending (/proc/<pid>/stat); "Postgres CPU": cores used
+ * meanwhile by the Postgres backends connected to the run's database when sending started (Herald's
+ * pool and this script's one connection; pg_stat_activity), and how many; "machine idle": the whole
+ * machine's idle share meanwhile (/proc/stat: Postgres, Redis and this script included); "warn/error
+ * logs": log lines Herald printed at warn or above, the first few kinds named in the notes.
+ */
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import postgres from 'postgres';
+import { startHeraldProcess, type HeraldProcess } from '../test/support/herald-process.js';
+import { admin, cleanUpRun, freshDatabase, REDIS } from './support.js';
+
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
+const WORKERS = (process.env.BENCH_WORKERS ?? '32,128').split(',').map(Number);
+const STALL_MS = Number(process.env.BENCH_STALL_SECONDS ?? 30) * 1000;
+const BATCH = 1_000;
+const TOKEN = 'bench-admin-token-0123456789abcdef';
+const CHANNEL = '0191e180-7d60-7000-8000-0000000a9201';
+const ADDRESS = '+250788000000';
+const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+interface Row {
+  run: string;
+  workers: number;
+  messages: number;
+  seconds: number;
+  rate: number;
+  providerDone: string;
+  rss: string;
+  duplicates: number;
+  requests: number;
+  bodyBytes: string;
+  logs: string;
+  /** Cores the Herald process used while sending. */
+  heraldCpu: string;
+  /** Cores the run database's Postgres backends used while sending, and how many there were. */
+  pgCpu: string;
+  /** The machine's idle share while sending. */
+  idle: string;
+  note: string;
+}
+
+// ── the fake provider ────────────────────────────────────────────────────────────────────────
+
+interface ProviderStats {
+  /** Requests fully read, answered or held. */
+  requests: number;
+  answered: number;
+  held: number;
+  /** Requests whose `id` field was seen before in this run. */
+  duplicates: number;
+  /** Requests without an `id` field. */
+  noId: number;
+  bodyBytes: number;
+  /** Date.now() of the last answer. */
+  lastAnswer: number;
+}
+
+/**
+ * A provider in a worker thread (its own event loop): it reads each request's urlencoded body,
+ * counts the `id`s it has seen, and answers 200 at once, or, when told to hold, keeps every
+ * request open until told to answer.
+ */
+const PROVIDER_SOURCE = `
+const http = require('node:http');
+const { parentPort } = require('node:worker_threads');
+let hold = false;
+let stats;
+let seen;
+const reset = () => {
+  stats = { requests: 0, answered: 0, held: 0, duplicates: 0, noId: 0, bodyBytes: 0, lastAnswer: 0 };
+  seen = new Set();
+};
+reset();
+const held = new Set();
+const ID = /(?:^|&)id=([^&]*)/;
+const answer = (res) => {
+  stats.answered++;
+  stats.lastAnswer = Date.now();
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  res.end('ok');
+};
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks).toString();
+    stats.requests++;
+    stats.bodyBytes += Buffer.byteLength(body);
+    const id = ID.exec(body);
+    if (!id) stats.noId++;
+    else if (seen.has(id[1])) stats.duplicates++;
+    else seen.add(id[1]);
+    if (!hold) return answer(res);
+    held.add(res);
+    res.on('close', () => held.delete(res));
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
+parentPort.on('message', (m) => {
+  if (m === 'hold') hold = true;
+  if (m === 'reset') reset();
+  if (m === 'answer') { hold = false; for (const res of held) answer(res); held.clear(); }
+  if (m === 'stats') parentPort.postMessage({ ...stats, held: held.size });
+  if (m === 'close') { server.closeAllConnections(); server.close(() => parentPort.close()); }
+});`;
+
+class Provider {
+  private constructor(
+    private readonly worker: Worker,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<Provider> {
+    const worker = new Worker(PROVIDER_SOURCE, { eval: true });
+    const { port } = await new Promise<{ port: number }>((resolve) => worker.once('message', resolve));
+    return new Provider(worker, port);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/send`;
+  }
+
+  send(command: 'hold' | 'answer' | 'reset'): void {
+    this.worker.postMessage(command);
+  }
+
+  stats(): Promise<ProviderStats> {
+    this.worker.postMessage('stats');
+    return new Promise((resolve) => this.worker.once('message', resolve));
+  }
+
+  async close(): Promise<void> {
+    this.worker.postMessage('close');
+    await new Promise((resolve) => this.worker.once('exit', resolve));
+  }
+}
+
+// ── messages ─────────────────────────────────────────────────────────────────────────────────
+
+/** A different recipient for every message, as a broadcast has. */
+const urnOf = (i: number) => `tel:+${250_780_000_000 + i}`;
+const textOf = (i: number) => `Hello number ${i}, your code is ${i % 10_000}`;
+
+/** What the External handler posts by default (its `urlencoded` body template), for the baseline. */
+function externalBody(id: string, i: number): string {
+  const to = `+${250_780_000_000 + i}`;
+  const e = encodeURIComponent;
+  return `id=${e(id)}&text=${e(textOf(i))}&to=${e(to)}&to_no_plus=${e(to.slice(1))}&from=${e(ADDRESS)}&from_no_plus=${e(ADDRESS.slice(1))}&channel=${e(CHANNEL)}`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mib = (kb: number) => (kb / 1024).toFixed(0);
+
+/** A /proc/<pid>/status field in kB (VmRSS, VmHWM). */
+async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+}
+
+/** CPU time a process has used so far, in seconds (/proc/<pid>/stat utime + stime, 100 ticks/s). */
+async function processCpu(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The machine's CPU ticks so far, all and idle (idle + iowait), from /proc/stat. */
+async function machineCpu(): Promise<{ total: number; idle: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: ticks.reduce((a, b) => a + b, 0), idle: ticks[3]! + ticks[4]! };
+}
+
+/** The machine's idle share between two machineCpu() readings, as a percentage. */
+const idlePercent = (a: { total: number; idle: number }, b: { total: number; idle: number }) =>
+  `${Math.round((100 * (b.idle - a.idle)) / Math.max(1, b.total - a.total))} %`;
+
+// ── runs ─────────────────────────────────────────────────────────────────────────────────────
+
+async function baseline(provider: Provider, concurrency: number): Promise<Row> {
+  provider.send('answer');
+  provider.send('reset');
+  let next = 0;
+  let failures = 0;
+  const machineBefore = await machineCpu();
+  const started = performance.now();
+  const startedAt = Date.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < MESSAGES) {
+        const i = next++;
+        try {
+          const res = await fetch(provider.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: externalBody(randomUUID(), i),
+          });
+          await res.text();
+          if (!res.ok) failures++;
+        } catch {
+          failures++;
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const idle = idlePercent(machineBefore, await machineCpu());
+  const s = await provider.stats();
+  return {
+    run: 'baseline: fetch loop → fake provider',
+    workers: concurrency,
+    messages: s.answered,
+    seconds,
+    rate: s.answered / seconds,
+    providerDone: ((s.lastAnswer - startedAt) / 1000).toFixed(2),
+    rss: '-',
+    duplicates: s.duplicates,
+    requests: s.requests,
+    bodyBytes: (s.bodyBytes / Math.max(1, s.requests)).toFixed(0),
+    logs: '-',
+    heraldCpu: '-',
+    pgCpu: '-',
+    idle,
+    note: failures > 0 ? `${failures} failed requests` : '',
+  };
+}
+
+/** Queues MESSAGES through the batch API, two requests at a time; throws on any item not queued. */
+async function queueAll(proc: HeraldProcess): Promise<void> {
+  const batches = Array.from({ length: Math.ceil(MESSAGES / BATCH) }, (_, b) => b);
+  const post = async (b: number) => {
+    const from = b * BATCH;
+    const messages = Array.from({ length: Math.min(BATCH, MESSAGES - from) }, (_, k) => ({
+      channel: CHANNEL,
+      urn: urnOf(from + k),
+      text: textOf(from + k),
+      priority: 'bulk',
+    }));
+    const res = await fetch(`${proc.baseUrl}/api/v1/messages/batch`, { method: 'POST', headers: AUTH, body: JSON.stringify({ messages }) });
+    const body = (await res.json()) as { results?: Array<{ status?: string; error?: unknown }> };
+    const notQueued = (body.results ?? []).filter((r) => r.status !== 'queued');
+    if (res.status !== 202 || notQueued.length > 0) {
+      throw new Error(`batch ${b} answered ${res.status}, ${notQueued.length} not queued: ${JSON.stringify(notQueued[0] ?? body).slice(0, 300)}`);
+    }
+  };
+  await Promise.all(
+    [0, 1].map(async () => {
+      for (let b = batches.shift(); b !== undefined; b = batches.shift()) await post(b);
+    }),
+  );
+}
+
+async function herald(provider: Provider, workers: number): Promise<Row> {
+  const database = 'herald_bench_send';
+  const url = await freshDatabase(database);
+  const prefix = `herald-bench-send-${Date.now()}`;
+  const dir = await mkdtemp(join(tmpdir(), 'herald-bench-send-'));
+  provider.send('hold');
+  provider.send('reset');
+  const proc = await startHeraldProcess({
+    HERALD_DATABASE_URL: url,
+    HERALD_REDIS_URL: REDIS,
+    HERALD_REDIS_PREFIX: prefix,
+    HERALD_DATA_DIR: join(dir, 'data'),
+    HERALD_SPOOL_DIR: join(dir, 'spool'),
+    HERALD_ADMIN_TOKEN: TOKEN,
+    HERALD_MAX_WORKERS: String(workers),
+  });
+  const db = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const created = await fetch(`${proc.baseUrl}/api/v1/channels`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ uuid: CHANNEL, type: 'ex', name: 'bench ex', address: ADDRESS, country: 'RW', tps: 0, config: { send_url: provider.url } }),
+    });
+    if (created.status !== 201) throw new Error(`creating the channel answered ${created.status}: ${await created.text()}`);
+
+    // Queue everything while the provider holds the first sends (they would time out after 30 s).
+    const queueStarted = performance.now();
+    await queueAll(proc);
+    const queueSeconds = (performance.now() - queueStarted) / 1000;
+    const [{ count: queued }] = await db<[{ count: string }]>`select count(*) from msgs where direction = 'out'`;
+    if (Number(queued) !== MESSAGES) throw new Error(`${queued} messages queued, not ${MESSAGES}`);
+    const expectHeld = Math.min(workers, MESSAGES);
+    for (let waited = 0; (await provider.stats()).held < expectHeld; waited += 50) {
+      if (waited > 10_000) throw new Error(`the provider holds ${(await provider.stats()).held} requests, not ${expectHeld}`);
+      await sleep(50);
+    }
+    const before = await provider.stats();
+    if (before.held !== expectHeld || before.requests !== expectHeld) {
+      throw new Error(`before the start the provider had ${before.requests} requests, ${before.held} held; expected ${expectHeld}`);
+    }
+
+    const done = async () =>
+      Number((await db<[{ count: string }]>`select count(*) from msgs where direction = 'out' and status in ('wired', 'sent')`)[0].count);
+    const pid = proc.child.pid!;
+    let rssPeak = await procKb(pid, 'VmRSS');
+    // The Postgres backends serving this run's database (Herald's pool and this script's client).
+    const backends = (await admin<Array<{ pid: number }>>`select pid from pg_stat_activity where datname = ${database}`).map((r) => r.pid);
+    const backendsCpu = async () => (await Promise.all(backends.map((p) => processCpu(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
+    const [cpuBefore, pgBefore, machineBefore] = [await processCpu(pid), await backendsCpu(), await machineCpu()];
+    const started = performance.now();
+    const startedAt = Date.now();
+    provider.send('answer');
+    let count = 0;
+    let lastProgress = started;
+    let longestGap = 0;
+    let stalled = false;
+    for (;;) {
+      await sleep(100);
+      rssPeak = Math.max(rssPeak, await procKb(pid, 'VmRSS'));
+      const now = await done();
+      if (now >= MESSAGES) {
+        count = now;
+        break;
+      }
+      if (now > count) {
+        count = now;
+        longestGap = Math.max(longestGap, performance.now() - lastProgress);
+        lastProgress = performance.now();
+      } else if (performance.now() - lastProgress > STALL_MS) {
+        stalled = true;
+        break;
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const heraldCpu = ((await processCpu(pid)) - cpuBefore) / seconds;
+    const pgCpu = ((await backendsCpu()) - pgBefore) / seconds;
+    const idle = idlePercent(machineBefore, await machineCpu());
+    const hwm = await procKb(pid, 'VmHWM');
+    const s = await provider.stats();
+    const statuses = await db<Array<{ status: string; count: string }>>`
+      select status, count(*) from msgs where direction = 'out' group by status order by status`;
+    const other = statuses.filter((r) => r.status !== 'wired' && r.status !== 'sent');
+    const noisy = proc.logs.filter((l) => typeof l.level === 'number' && l.level >= 40);
+    const kinds = [...new Set(noisy.map((l) => String(l.msg)))];
+    const notes = [
+      `queueing ${queueSeconds.toFixed(1)} s`,
+      longestGap >= 1_000 ? `longest time without a status recorded: ${(longestGap / 1000).toFixed(1)} s` : '',
+      stalled ? `STALLED: no progress for ${STALL_MS / 1000} s` : '',
+      other.length > 0 ? `not sent: ${other.map((r) => `${r.count} ${r.status}`).join(', ')}` : '',
+      s.noId > 0 ? `${s.noId} requests without id` : '',
+      kinds.length > 0 ? `logs: ${kinds.slice(0, 3).join('; ')}` : '',
+    ];
+    return {
+      run: 'Herald: External, tps 0',
+      workers,
+      messages: count,
+      seconds,
+      rate: count / seconds,
+      providerDone: s.answered >= MESSAGES ? ((s.lastAnswer - startedAt) / 1000).toFixed(2) : `${s.answered} answered`,
+      rss: `${mib(hwm)} / ${mib(rssPeak)}`,
+      duplicates: s.duplicates,
+      requests: s.requests,
+      bodyBytes: (s.bodyBytes / Math.max(1, s.requests)).toFixed(0),
+      logs: String(noisy.length),
+      heraldCpu: heraldCpu.toFixed(2),
+      pgCpu: `${pgCpu.toFixed(2)} (${backends.length})`,
+      idle,
+      note: notes.filter(Boolean).join('; '),
+    };
+  } finally {
+    provider.send('answer');
+    await proc.stop();
+    await db.end();
+    await cleanUpRun({ database, redisPrefix: prefix, dir });
+  }
+}
+
+const startedAll = performance.now();
+const provider = await Provider.start();
+const groups: Row[][] = [];
+try {
+  for (const workers of WORKERS) groups.push([await baseline(provider, workers), await herald(provider, workers)]);
+} finally {
+  await provider.close();
+  await admin.end();
+}
+
+console.log(
+  `\nsending ${MESSAGES} queued messages on one External channel (tps 0) to a fake provider answering at once ` +
+    `(${new Date().toISOString()}, ${((performance.now() - startedAll) / 1000).toFixed(0)} s in all)\n`,
+);
+console.log('| run | workers | messages | seconds | msgs/s | vs baseline | provider done s | peak RSS MiB (VmHWM / sending) | duplicates | provider requests | body bytes | Herald CPU (cores) | Postgres CPU (cores, backends) | machine idle | warn/error logs | notes |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const group of groups) {
+  const base = group[0]!.rate;
+  for (const r of group) {
+    console.log(
+      `| ${r.run} | ${r.workers} | ${r.messages} | ${r.seconds.toFixed(2)} | ${Math.round(r.rate)} | ${(r.rate / base).toFixed(2)}× | ${r.providerDone} | ${r.rss} | ${r.duplicates} | ${r.requests} | ${r.bodyBytes} | ${r.heraldCpu} | ${r.pgCpu} | ${r.idle} | ${r.logs} | ${r.note} |`,
+    );
+  }
+}
