@@ -37,10 +37,10 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { startHeraldProcess } from '../test/support/herald-process.js';
+import { FakeProvider } from './fake-provider.js';
 import { admin, cleanUpRun, freshDatabase, REDIS, startBaselineServer, stopChild } from './support.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 20);
@@ -74,63 +74,6 @@ interface Row {
   sent: string;
 }
 
-
-// ── the fake provider ────────────────────────────────────────────────────────────────────────
-
-/**
- * A provider in a worker thread (its own event loop, so it does not slow autocannon down): it
- * answers 200 at once, or, when told to hold, keeps every request open until told to answer.
- */
-const PROVIDER_SOURCE = `
-const http = require('node:http');
-const { parentPort } = require('node:worker_threads');
-let hold = false;
-let answered = 0;
-const held = new Set();
-const answer = (res) => { answered++; res.writeHead(200, { 'content-type': 'text/plain' }); res.end('ok'); };
-const server = http.createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    if (!hold) return answer(res);
-    held.add(res);
-    res.on('close', () => held.delete(res));
-  });
-});
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
-parentPort.on('message', (m) => {
-  if (m === 'hold') hold = true;
-  if (m === 'answer') { hold = false; for (const res of held) answer(res); held.clear(); }
-  if (m === 'count') parentPort.postMessage({ answered, held: held.size });
-  if (m === 'close') { server.closeAllConnections(); server.close(() => parentPort.close()); }
-});`;
-
-class Provider {
-  private constructor(
-    private readonly worker: Worker,
-    readonly port: number,
-  ) {}
-
-  static async start(): Promise<Provider> {
-    const worker = new Worker(PROVIDER_SOURCE, { eval: true });
-    const { port } = await new Promise<{ port: number }>((resolve) => worker.once('message', resolve));
-    return new Provider(worker, port);
-  }
-
-  send(command: 'hold' | 'answer'): void {
-    this.worker.postMessage(command);
-  }
-
-  count(): Promise<{ answered: number; held: number }> {
-    this.worker.postMessage('count');
-    return new Promise((resolve) => this.worker.once('message', resolve));
-  }
-
-  async close(): Promise<void> {
-    this.worker.postMessage('close');
-    await new Promise((resolve) => this.worker.once('exit', resolve));
-  }
-}
 
 // ── load ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -190,12 +133,12 @@ async function baseline(s: Scenario): Promise<Row> {
   return row(s.name, s, result, atEnd, `${stored} rows`, '-');
 }
 
-async function herald(s: Scenario, provider: Provider): Promise<Row> {
+async function herald(s: Scenario, provider: FakeProvider): Promise<Row> {
   const url = await freshDatabase('herald_bench_api');
   const prefix = `herald-bench-api-${Date.now()}`;
   const dir = await mkdtemp(join(tmpdir(), 'herald-bench-api-'));
   provider.send(s.sending === 'held' ? 'hold' : 'answer');
-  const before = await provider.count();
+  const before = await provider.stats();
   const proc = await startHeraldProcess({
     HERALD_DATABASE_URL: url,
     HERALD_REDIS_URL: REDIS,
@@ -223,7 +166,7 @@ async function herald(s: Scenario, provider: Provider): Promise<Row> {
   await queued();
   const result = await load(proc.baseUrl, s);
   const atEnd = await queued();
-  const sentByEnd = (await provider.count()).answered - before.answered;
+  const sentByEnd = (await provider.stats()).answered - before.answered;
   await new Promise((r) => setTimeout(r, 500));
   const [c] = await db<[{ msgs: string; contacts: string; history: string }]>`
     select (select count(*) from msgs where direction = 'out') as msgs,
@@ -240,7 +183,7 @@ async function herald(s: Scenario, provider: Provider): Promise<Row> {
 const single = (name: string, sending: Scenario['sending']): Scenario => ({ name, size: 1, connections: CONNECTIONS, sending });
 const batch = (name: string, size: number, connections: number): Scenario => ({ name, size, connections, sending: 'live' });
 
-const provider = await Provider.start();
+const provider = await FakeProvider.start();
 const groups: Row[][] = [];
 try {
   groups.push([

@@ -42,9 +42,9 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import postgres from 'postgres';
 import { startHeraldProcess, type HeraldProcess } from '../test/support/herald-process.js';
+import { FakeProvider } from './fake-provider.js';
 import { admin, cleanUpRun, freshDatabase, REDIS } from './support.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
@@ -78,101 +78,6 @@ interface Row {
 }
 
 // ── the fake provider ────────────────────────────────────────────────────────────────────────
-
-interface ProviderStats {
-  /** Requests fully read, answered or held. */
-  requests: number;
-  answered: number;
-  held: number;
-  /** Requests whose `id` field was seen before in this run. */
-  duplicates: number;
-  /** Requests without an `id` field. */
-  noId: number;
-  bodyBytes: number;
-  /** Date.now() of the last answer. */
-  lastAnswer: number;
-}
-
-/**
- * A provider in a worker thread (its own event loop): it reads each request's urlencoded body,
- * counts the `id`s it has seen, and answers 200 at once, or, when told to hold, keeps every
- * request open until told to answer.
- */
-const PROVIDER_SOURCE = `
-const http = require('node:http');
-const { parentPort } = require('node:worker_threads');
-let hold = false;
-let stats;
-let seen;
-const reset = () => {
-  stats = { requests: 0, answered: 0, held: 0, duplicates: 0, noId: 0, bodyBytes: 0, lastAnswer: 0 };
-  seen = new Set();
-};
-reset();
-const held = new Set();
-const ID = /(?:^|&)id=([^&]*)/;
-const answer = (res) => {
-  stats.answered++;
-  stats.lastAnswer = Date.now();
-  res.writeHead(200, { 'content-type': 'text/plain' });
-  res.end('ok');
-};
-const server = http.createServer((req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => {
-    const body = Buffer.concat(chunks).toString();
-    stats.requests++;
-    stats.bodyBytes += Buffer.byteLength(body);
-    const id = ID.exec(body);
-    if (!id) stats.noId++;
-    else if (seen.has(id[1])) stats.duplicates++;
-    else seen.add(id[1]);
-    if (!hold) return answer(res);
-    held.add(res);
-    res.on('close', () => held.delete(res));
-  });
-});
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
-parentPort.on('message', (m) => {
-  if (m === 'hold') hold = true;
-  if (m === 'reset') reset();
-  if (m === 'answer') { hold = false; for (const res of held) answer(res); held.clear(); }
-  if (m === 'stats') parentPort.postMessage({ ...stats, held: held.size });
-  if (m === 'close') { server.closeAllConnections(); server.close(() => parentPort.close()); }
-});`;
-
-class Provider {
-  private constructor(
-    private readonly worker: Worker,
-    readonly port: number,
-  ) {}
-
-  static async start(): Promise<Provider> {
-    const worker = new Worker(PROVIDER_SOURCE, { eval: true });
-    const { port } = await new Promise<{ port: number }>((resolve) => worker.once('message', resolve));
-    return new Provider(worker, port);
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/send`;
-  }
-
-  send(command: 'hold' | 'answer' | 'reset'): void {
-    this.worker.postMessage(command);
-  }
-
-  stats(): Promise<ProviderStats> {
-    this.worker.postMessage('stats');
-    return new Promise((resolve) => this.worker.once('message', resolve));
-  }
-
-  async close(): Promise<void> {
-    this.worker.postMessage('close');
-    await new Promise((resolve) => this.worker.once('exit', resolve));
-  }
-}
 
 // ── messages ─────────────────────────────────────────────────────────────────────────────────
 
@@ -216,7 +121,7 @@ const idlePercent = (a: { total: number; idle: number }, b: { total: number; idl
 
 // ── runs ─────────────────────────────────────────────────────────────────────────────────────
 
-async function baseline(provider: Provider, concurrency: number): Promise<Row> {
+async function baseline(provider: FakeProvider, concurrency: number): Promise<Row> {
   provider.send('answer');
   provider.send('reset');
   let next = 0;
@@ -289,7 +194,7 @@ async function queueAll(proc: HeraldProcess): Promise<void> {
   );
 }
 
-async function herald(provider: Provider, workers: number): Promise<Row> {
+async function herald(provider: FakeProvider, workers: number): Promise<Row> {
   const database = 'herald_bench_send';
   const url = await freshDatabase(database);
   const prefix = `herald-bench-send-${Date.now()}`;
@@ -407,7 +312,7 @@ async function herald(provider: Provider, workers: number): Promise<Row> {
 }
 
 const startedAll = performance.now();
-const provider = await Provider.start();
+const provider = await FakeProvider.start();
 const groups: Row[][] = [];
 try {
   for (const workers of WORKERS) groups.push([await baseline(provider, workers), await herald(provider, workers)]);
