@@ -69,7 +69,8 @@ export function messageRoutes(api: Hono<ApiEnv>, deps: MessageRoutesDeps): void 
     const [result] = await deps.backend.queueOutgoingBatch([idempotency ? { ...spec, idempotency } : spec], { refuseStopped: true });
     // Another request with this key won the race: answer as if this one came second.
     if (result!.kind === 'idempotency_key_taken') return c.json((await replayed(store, caller, idempotency!.key, idempotency!.requestHash))!, 202);
-    return c.json(queuedView(result!, spec), 202);
+    if (result!.kind === 'contact_stopped') throw stoppedError(spec.urn);
+    return c.json(queuedView(result!), 202);
   });
 
   api.post('/messages/batch', async (c) => {
@@ -181,15 +182,12 @@ async function outgoingSpec(
 
 /** A queued message as the API shows it, or the error that kept it from being queued. */
 function resultJson(result: QueueResult, spec: NewMsgOut) {
-  if (result.kind === 'queued') return queuedView(result, spec);
+  if (result.kind === 'queued') return queuedView(result);
   if (result.kind === 'contact_stopped') return stoppedError(spec.urn).toJSON();
   return new ApiError(409, 'idempotency_conflict', 'the idempotency key was already used').toJSON();
 }
 
-function queuedView(result: QueueResult, spec: NewMsgOut): MsgView {
-  if (result.kind === 'contact_stopped') throw stoppedError(spec.urn);
-  if (result.kind !== 'queued') throw new ApiError(409, 'idempotency_conflict', 'the idempotency key was already used');
-  const { msg, contact } = result;
+function queuedView({ msg, contact }: Extract<QueueResult, { kind: 'queued' }>): MsgView {
   const at = msg.createdOn.toISOString();
   return {
     uuid: msg.uuid,
