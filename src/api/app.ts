@@ -1,6 +1,5 @@
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
-import { newUuid } from '../uuid.js';
 import type { Backend } from '../backend.js';
 import type { ChannelHandler } from '../handler.js';
 import { authenticate, type ApiEnv } from './auth.js';
@@ -40,7 +39,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   api.get('/openapi.json', (c) => c.json(document));
 
   api.use('*', authenticate(deps.store, deps.adminToken));
-  channelRoutes(api, { store: deps.store, handlers, baseUrl: deps.baseUrl, newUuid: newUuid });
+  channelRoutes(api, { store: deps.store, handlers, baseUrl: deps.baseUrl });
   messageRoutes(api, { store: deps.store, backend: deps.backend, handlers });
   contactRoutes(api, { store: deps.store, backend: deps.backend });
   orgRoutes(api, deps.store);

@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { ChannelConfig, callbackUrl, type Channel } from '../channel.js';
 import type { ChannelHandler } from '../handler.js';
+import { newUuid } from '../uuid.js';
 import { ChannelConfigError } from '../send-error.js';
 import type { ApiEnv } from './auth.js';
 import { ApiError, invalidFields } from './errors.js';
@@ -40,13 +41,12 @@ export interface ChannelRoutesDeps {
   store: ApiStore;
   handlers: ReadonlyMap<string, ChannelHandler>;
   baseUrl: string;
-  newUuid: () => string;
 }
 
 /**
  * `/channels`: create, list, get, update, delete, and each channel's logs (CONTRACT §3).
  *
- * @example channelRoutes(api, { store, handlers, baseUrl, newUuid: uuidv7 });
+ * @example channelRoutes(api, { store, handlers, baseUrl });
  */
 export function channelRoutes(api: Hono<ApiEnv>, deps: ChannelRoutesDeps): void {
   const { store, handlers, baseUrl } = deps;
@@ -59,7 +59,7 @@ export function channelRoutes(api: Hono<ApiEnv>, deps: ChannelRoutesDeps): void 
       throw invalidFields([{ field: 'type', message: `unknown channel type "${body.type}" (known: ${[...handlers.keys()].join(', ')})` }]);
     }
     const { orgUuid } = c.get('caller');
-    const uuid = body.uuid ?? deps.newUuid();
+    const uuid = body.uuid ?? newUuid();
     checkConfig(handler, { uuid, orgUuid, type: body.type, name: body.name ?? body.type, address: body.address ?? '', country: body.country ?? null, tps: body.tps ?? 0, config: new ChannelConfig(body.config) });
     const created = await store.createChannel(orgUuid, { ...body, uuid });
     if (!created) throw new ApiError(409, 'channel_exists', `a channel with uuid ${uuid} already exists`, [{ field: 'uuid', message: 'is taken' }]);
