@@ -92,13 +92,6 @@ export interface EventView {
   delivery: { attempts: number; last_error: string | null; delivered_on: string | null; failed_on: string | null };
 }
 
-/** An outgoing message to store, with the idempotency key that guards it (if any). */
-export interface IdempotentSend {
-  key: string;
-  /** A hash of the request body: the same key with another body is a conflict. */
-  requestHash: string;
-}
-
 /**
  * What the upstream API reads and manages beyond the Backend's write and send paths: orgs and
  * their tokens, channels, message and event queries. Implemented by the Postgres store; every
