@@ -1,0 +1,168 @@
+/**
+ * Fairness benchmark (issue 6, benchmark 2): a Herald process against real Postgres + Redis on
+ * loopback, 1,000 External channels (tps 0, from `HERALD_CHANNELS_FILE`), one with 50,000 bulk
+ * messages queued and 999 with 10 high-priority messages each, sending to a fake provider that
+ * answers at once. Each channel's `send_url` is `<provider>/send/<channel uuid>`, so the provider
+ * (which logs every request's time) can tell the channels apart.
+ *
+ *   npx tsx bench/fairness.ts             # about 1 min on the machine of bench/README.md
+ *
+ * Env: BENCH_PG, BENCH_REDIS (as the other scripts), BENCH_WORKERS (HERALD_MAX_WORKERS, 32),
+ * BENCH_BIG (50000), BENCH_TIMEOUT_SECONDS (give up after this long without all high sent, 300).
+ *
+ * How everything is queued before the clock starts (as in send.ts): the provider first holds
+ * every request open; the 50,000 bulk messages are queued first, then the 9,990 high ones, through
+ * `POST /api/v1/messages/batch` (1,000 a request, two at a time, each to a new `tel:` URN); the
+ * Foreman's workers hang on their first pops, so the rest waits in the queue. Once exactly
+ * `workers` requests are held, the clock starts and the provider answers them and every later one
+ * at once. The clock stops at the provider's last request from a small channel.
+ *
+ * Columns: "all high sent after": that time; "requests until then": every provider request up to
+ * it (the held first ones included); "big channel's share": the share of those from the big
+ * channel (the goal: small, the small channels not starved; 0 would be strict priority); "at the
+ * run's rate": the time 9,990 requests take at the rate the provider saw until then: the time if
+ * the small channels had had every request (the baseline).
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHeraldProcess, type HeraldProcess } from '../test/support/herald-process.js';
+import { FakeProvider } from './fake-provider.js';
+import { admin, cleanUpRun, freshDatabase, REDIS } from './support.js';
+
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 32);
+const BIG = Number(process.env.BENCH_BIG ?? 50_000);
+const SMALL_CHANNELS = 999;
+const SMALL_EACH = 10;
+const SMALL = SMALL_CHANNELS * SMALL_EACH;
+const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 300) * 1000;
+const BATCH = 1_000;
+const TOKEN = 'bench-admin-token-0123456789abcdef';
+const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const uuidOf = (i: number) => `0191e180-7d60-7000-8000-${(0xa94000 + i).toString(16).padStart(12, '0')}`;
+const BIG_UUID = uuidOf(0);
+
+type Item = { channel: string; urn: string; text: string; priority: 'high' | 'bulk' };
+
+async function queue(proc: HeraldProcess, all: Item[]): Promise<void> {
+  const batches: number[] = Array.from({ length: Math.ceil(all.length / BATCH) }, (_, b) => b);
+  await Promise.all(
+    [0, 1].map(async () => {
+      for (let b = batches.shift(); b !== undefined; b = batches.shift()) {
+        const messages = all.slice(b * BATCH, (b + 1) * BATCH);
+        const res = await fetch(`${proc.baseUrl}/api/v1/messages/batch`, { method: 'POST', headers: AUTH, body: JSON.stringify({ messages }) });
+        const body = (await res.json()) as { results?: Array<{ status?: string }> };
+        const notQueued = (body.results ?? []).filter((r) => r.status !== 'queued');
+        if (res.status !== 202 || notQueued.length > 0) throw new Error(`batch ${b} answered ${res.status}, ${notQueued.length} not queued: ${JSON.stringify(body).slice(0, 300)}`);
+      }
+    }),
+  );
+}
+
+const startedAll = performance.now();
+const provider = await FakeProvider.start();
+const database = 'herald_bench_fairness';
+const url = await freshDatabase(database);
+const prefix = `herald-bench-fairness-${Date.now()}`;
+const dir = await mkdtemp(join(tmpdir(), 'herald-bench-fairness-'));
+const channelsFile = join(dir, 'channels.json');
+await writeFile(
+  channelsFile,
+  JSON.stringify(
+    Array.from({ length: SMALL_CHANNELS + 1 }, (_, i) => ({
+      uuid: uuidOf(i),
+      type: 'ex',
+      name: i === 0 ? 'bench big' : `bench small ${i}`,
+      address: '+250788000000',
+      country: 'RW',
+      tps: 0,
+      config: { send_url: `${provider.url}/${uuidOf(i)}` },
+    })),
+  ),
+);
+let proc: HeraldProcess | undefined;
+let queueSeconds = 0;
+let startedAt = 0;
+let timedOut = false;
+let log: Awaited<ReturnType<FakeProvider['log']>> | undefined;
+let warnings: string[] = [];
+try {
+  provider.send('hold');
+  proc = await startHeraldProcess({
+    HERALD_DATABASE_URL: url,
+    HERALD_REDIS_URL: REDIS,
+    HERALD_REDIS_PREFIX: prefix,
+    HERALD_DATA_DIR: join(dir, 'data'),
+    HERALD_SPOOL_DIR: join(dir, 'spool'),
+    HERALD_ADMIN_TOKEN: TOKEN,
+    HERALD_MAX_WORKERS: String(WORKERS),
+    HERALD_CHANNELS_FILE: channelsFile,
+  });
+  let n = 0;
+  const urn = () => `tel:+${250_780_000_000 + n++}`;
+  const big: Item[] = Array.from({ length: BIG }, (_, k) => ({ channel: BIG_UUID, urn: urn(), text: `Bulk ${k}`, priority: 'bulk' }));
+  const small: Item[] = [];
+  for (let k = 0; k < SMALL_EACH; k++) for (let c = 1; c <= SMALL_CHANNELS; c++) small.push({ channel: uuidOf(c), urn: urn(), text: `High ${k}`, priority: 'high' });
+  const queueStarted = performance.now();
+  await queue(proc, big);
+  await queue(proc, small);
+  queueSeconds = (performance.now() - queueStarted) / 1000;
+  for (let waited = 0; (await provider.stats()).held < WORKERS; waited += 50) {
+    if (waited > 10_000) throw new Error(`the provider holds ${(await provider.stats()).held} requests, not ${WORKERS}`);
+    await sleep(50);
+  }
+  startedAt = Date.now();
+  provider.send('answer');
+  for (;;) {
+    await sleep(250);
+    const l = await provider.log();
+    if (l.keys.filter((k) => k !== BIG_UUID).length >= SMALL) break;
+    if (Date.now() - startedAt > TIMEOUT_MS) {
+      timedOut = true;
+      break;
+    }
+  }
+  log = await provider.log();
+  warnings = [...new Set(proc.logs.filter((l) => typeof l.level === 'number' && l.level >= 40).map((l) => String(l.msg)))];
+} finally {
+  provider.send('answer');
+  await proc?.stop();
+  await provider.close();
+  await cleanUpRun({ database, redisPrefix: prefix, dir });
+  await admin.end();
+}
+
+// Up to the last small-channel request.
+let last = -1;
+let smallSeen = 0;
+const smallChannelsSeen = new Set<string>();
+for (let i = 0; i < log!.keys.length; i++) {
+  if (log!.keys[i] !== BIG_UUID) {
+    last = i;
+    smallSeen++;
+    smallChannelsSeen.add(log!.keys[i]!);
+    if (smallSeen === SMALL) break;
+  }
+}
+const until = log!.keys.slice(0, last + 1);
+const bigUntil = until.filter((k) => k === BIG_UUID).length;
+const seconds = last >= 0 ? (log!.times[last]! - startedAt) / 1000 : NaN;
+const rate = until.length / seconds;
+// When half of the small channels had been served their first message: are they reached early?
+const firstSeen = new Map<string, number>();
+for (let i = 0; i <= last; i++) if (log!.keys[i] !== BIG_UUID && !firstSeen.has(log!.keys[i]!)) firstSeen.set(log!.keys[i]!, log!.times[i]!);
+const firsts = [...firstSeen.values()].sort((a, b) => a - b);
+const everyFirst = firsts.length === SMALL_CHANNELS ? ((firsts.at(-1)! - startedAt) / 1000).toFixed(2) : `${firsts.length} channels`;
+
+console.log(
+  `\nfairness: 1 External channel with ${BIG} bulk + ${SMALL_CHANNELS} with ${SMALL_EACH} high each, ${WORKERS} workers, queued in ${queueSeconds.toFixed(1)} s ` +
+    `(${new Date().toISOString()}, ${((performance.now() - startedAll) / 1000).toFixed(0)} s in all)\n`,
+);
+console.log('| run | high sent | all high sent after, s | every small channel served once after, s | requests until then | req/s | big channel requests | big channel\'s share | baseline: 9,990 at the run\'s rate, s | vs baseline | notes |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+const notes = [timedOut ? `TIMED OUT after ${TIMEOUT_MS / 1000} s` : '', warnings.length > 0 ? `logs: ${warnings.slice(0, 3).join('; ')}` : ''].filter(Boolean).join('; ');
+console.log(
+  `| Herald, Redis queue | ${smallSeen} of ${SMALL} (${smallChannelsSeen.size} channels) | ${seconds.toFixed(2)} | ${everyFirst} | ${until.length} | ${Math.round(rate)} | ${bigUntil} | ${((100 * bigUntil) / until.length).toFixed(2)} % | ${(SMALL / rate).toFixed(2)} | ${(seconds / (SMALL / rate)).toFixed(2)}× | ${notes} |`,
+);
