@@ -34,21 +34,15 @@
  * requests included. A batch's 202 may hold per-item errors: stored rows show whether every item
  * was queued.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
-import { startHeraldProcess } from '../test/support/herald-process.js';
 import { FakeProvider } from './fake-provider.js';
-import { admin, cleanUpRun, freshDatabase, REDIS, startBaselineServer, stopChild } from './support.js';
+import { admin, AUTH, BENCH_TOKEN, createChannel, freshDatabase, startBaselineServer, startBenchHerald, stopChild } from './support.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 20);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const BATCH_CONNECTIONS = Number(process.env.BENCH_BATCH_CONNECTIONS ?? 10);
-const TOKEN = 'bench-admin-token-0123456789abcdef';
 const CHANNEL = '0191e180-7d60-7000-8000-0000000a9101';
-const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
 interface Scenario {
   name: string;
@@ -119,7 +113,7 @@ function row(run: string, s: Scenario, r: autocannon.Result, storedAtEnd: number
 
 async function baseline(s: Scenario): Promise<Row> {
   const url = await freshDatabase('herald_bench_api_baseline');
-  const { child, port } = await startBaselineServer('bench/api-baseline-server.ts', { BENCH_DATABASE_URL: url, BENCH_TOKEN: TOKEN });
+  const { child, port } = await startBaselineServer('bench/api-baseline-server.ts', { BENCH_DATABASE_URL: url, BENCH_TOKEN });
   const db = postgres(url, { max: 1 });
   const count = async () => Number((await db<[{ count: string }]>`select count(*) from baseline_out`)[0].count);
   await count();
@@ -134,34 +128,20 @@ async function baseline(s: Scenario): Promise<Row> {
 }
 
 async function herald(s: Scenario, provider: FakeProvider): Promise<Row> {
-  const url = await freshDatabase('herald_bench_api');
-  const prefix = `herald-bench-api-${Date.now()}`;
-  const dir = await mkdtemp(join(tmpdir(), 'herald-bench-api-'));
   provider.send(s.sending === 'held' ? 'hold' : 'answer');
   const before = await provider.stats();
-  const proc = await startHeraldProcess({
-    HERALD_DATABASE_URL: url,
-    HERALD_REDIS_URL: REDIS,
-    HERALD_REDIS_PREFIX: prefix,
-    HERALD_DATA_DIR: join(dir, 'data'),
-    HERALD_SPOOL_DIR: join(dir, 'spool'),
-    HERALD_ADMIN_TOKEN: TOKEN,
+  const run = await startBenchHerald('api');
+  const { proc } = run;
+  await createChannel(proc, {
+    uuid: CHANNEL,
+    type: 'ex',
+    name: 'bench ex',
+    address: '+250788000000',
+    country: 'RW',
+    config: { send_url: `http://127.0.0.1:${provider.port}/send` },
   });
-  const created = await fetch(`${proc.baseUrl}/api/v1/channels`, {
-    method: 'POST',
-    headers: AUTH,
-    body: JSON.stringify({
-      uuid: CHANNEL,
-      type: 'ex',
-      name: 'bench ex',
-      address: '+250788000000',
-      country: 'RW',
-      config: { send_url: `http://127.0.0.1:${provider.port}/send` },
-    }),
-  });
-  if (created.status !== 201) throw new Error(`creating the channel answered ${created.status}: ${await created.text()}`);
 
-  const db = postgres(url, { max: 1 });
+  const db = postgres(run.databaseUrl, { max: 1 });
   const queued = async () => Number((await db<[{ count: string }]>`select count(*) from msgs where direction = 'out'`)[0].count);
   await queued();
   const result = await load(proc.baseUrl, s);
@@ -173,9 +153,8 @@ async function herald(s: Scenario, provider: FakeProvider): Promise<Row> {
            (select count(*) from contacts) as contacts,
            (select count(*) from msg_status_history where status = 'queued') as history`;
   provider.send('answer');
-  await proc.stop();
   await db.end();
-  await cleanUpRun({ database: 'herald_bench_api', redisPrefix: prefix, dir });
+  await run.stop();
   const sent = s.sending === 'held' ? 'held' : `${sentByEnd} (${Math.round(sentByEnd / result.duration)}/s)`;
   return row(s.name, s, result, atEnd, `${c.msgs} msgs, ${c.contacts} contacts, ${c.history} history`, sent);
 }

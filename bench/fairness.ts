@@ -23,12 +23,8 @@
  * run's rate": the time 9,990 requests take at the rate the provider saw until then: the time if
  * the small channels had had every request (the baseline).
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startHeraldProcess, type HeraldProcess } from '../test/support/herald-process.js';
 import { FakeProvider } from './fake-provider.js';
-import { admin, cleanUpRun, freshDatabase, REDIS } from './support.js';
+import { admin, queueBatches, startBenchHerald, warningsOf, type BenchHerald } from './support.js';
 
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 32);
 const BIG = Number(process.env.BENCH_BIG ?? 50_000);
@@ -37,8 +33,6 @@ const SMALL_EACH = 10;
 const SMALL = SMALL_CHANNELS * SMALL_EACH;
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 300) * 1000;
 const BATCH = 1_000;
-const TOKEN = 'bench-admin-token-0123456789abcdef';
-const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const uuidOf = (i: number) => `0191e180-7d60-7000-8000-${(0xa94000 + i).toString(16).padStart(12, '0')}`;
@@ -46,43 +40,18 @@ const BIG_UUID = uuidOf(0);
 
 type Item = { channel: string; urn: string; text: string; priority: 'high' | 'bulk' };
 
-async function queue(proc: HeraldProcess, all: Item[]): Promise<void> {
-  const batches: number[] = Array.from({ length: Math.ceil(all.length / BATCH) }, (_, b) => b);
-  await Promise.all(
-    [0, 1].map(async () => {
-      for (let b = batches.shift(); b !== undefined; b = batches.shift()) {
-        const messages = all.slice(b * BATCH, (b + 1) * BATCH);
-        const res = await fetch(`${proc.baseUrl}/api/v1/messages/batch`, { method: 'POST', headers: AUTH, body: JSON.stringify({ messages }) });
-        const body = (await res.json()) as { results?: Array<{ status?: string }> };
-        const notQueued = (body.results ?? []).filter((r) => r.status !== 'queued');
-        if (res.status !== 202 || notQueued.length > 0) throw new Error(`batch ${b} answered ${res.status}, ${notQueued.length} not queued: ${JSON.stringify(body).slice(0, 300)}`);
-      }
-    }),
-  );
-}
-
 const startedAll = performance.now();
 const provider = await FakeProvider.start();
-const database = 'herald_bench_fairness';
-const url = await freshDatabase(database);
-const prefix = `herald-bench-fairness-${Date.now()}`;
-const dir = await mkdtemp(join(tmpdir(), 'herald-bench-fairness-'));
-const channelsFile = join(dir, 'channels.json');
-await writeFile(
-  channelsFile,
-  JSON.stringify(
-    Array.from({ length: SMALL_CHANNELS + 1 }, (_, i) => ({
-      uuid: uuidOf(i),
-      type: 'ex',
-      name: i === 0 ? 'bench big' : `bench small ${i}`,
-      address: '+250788000000',
-      country: 'RW',
-      tps: 0,
-      config: { send_url: `${provider.url}/${uuidOf(i)}` },
-    })),
-  ),
-);
-let proc: HeraldProcess | undefined;
+const channels = Array.from({ length: SMALL_CHANNELS + 1 }, (_, i) => ({
+  uuid: uuidOf(i),
+  type: 'ex',
+  name: i === 0 ? 'bench big' : `bench small ${i}`,
+  address: '+250788000000',
+  country: 'RW',
+  tps: 0,
+  config: { send_url: `${provider.url}/${uuidOf(i)}` },
+}));
+let run: BenchHerald | undefined;
 let queueSeconds = 0;
 let startedAt = 0;
 let timedOut = false;
@@ -90,24 +59,16 @@ let log: Awaited<ReturnType<FakeProvider['log']>> | undefined;
 let warnings: string[] = [];
 try {
   provider.send('hold');
-  proc = await startHeraldProcess({
-    HERALD_DATABASE_URL: url,
-    HERALD_REDIS_URL: REDIS,
-    HERALD_REDIS_PREFIX: prefix,
-    HERALD_DATA_DIR: join(dir, 'data'),
-    HERALD_SPOOL_DIR: join(dir, 'spool'),
-    HERALD_ADMIN_TOKEN: TOKEN,
-    HERALD_MAX_WORKERS: String(WORKERS),
-    HERALD_CHANNELS_FILE: channelsFile,
-  });
+  run = await startBenchHerald('fairness', { HERALD_MAX_WORKERS: String(WORKERS) }, { channels });
+  const { proc } = run;
   let n = 0;
   const urn = () => `tel:+${250_780_000_000 + n++}`;
   const big: Item[] = Array.from({ length: BIG }, (_, k) => ({ channel: BIG_UUID, urn: urn(), text: `Bulk ${k}`, priority: 'bulk' }));
   const small: Item[] = [];
   for (let k = 0; k < SMALL_EACH; k++) for (let c = 1; c <= SMALL_CHANNELS; c++) small.push({ channel: uuidOf(c), urn: urn(), text: `High ${k}`, priority: 'high' });
   const queueStarted = performance.now();
-  await queue(proc, big);
-  await queue(proc, small);
+  await queueBatches(proc, big, BATCH);
+  await queueBatches(proc, small, BATCH);
   queueSeconds = (performance.now() - queueStarted) / 1000;
   for (let waited = 0; (await provider.stats()).held < WORKERS; waited += 50) {
     if (waited > 10_000) throw new Error(`the provider holds ${(await provider.stats()).held} requests, not ${WORKERS}`);
@@ -125,12 +86,11 @@ try {
     }
   }
   log = await provider.log();
-  warnings = [...new Set(proc.logs.filter((l) => typeof l.level === 'number' && l.level >= 40).map((l) => String(l.msg)))];
+  warnings = warningsOf(proc);
 } finally {
   provider.send('answer');
-  await proc?.stop();
+  await run?.stop();
   await provider.close();
-  await cleanUpRun({ database, redisPrefix: prefix, dir });
   await admin.end();
 }
 

@@ -10,13 +10,9 @@
  * redis://127.0.0.1:6379), BENCH_CONNECTIONS (50), BENCH_DURATION (seconds, 20).
  * Each run gets a fresh database and Redis prefix, dropped afterwards.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
-import { startHeraldProcess } from '../test/support/herald-process.js';
-import { admin, cleanUpRun, freshDatabase, REDIS, startBaselineServer, stopChild } from './support.js';
+import { admin, freshDatabase, startBaselineServer, startBenchHerald, stopChild } from './support.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const DURATION = Number(process.env.BENCH_DURATION ?? 20);
@@ -103,27 +99,15 @@ async function baseline(): Promise<Row> {
 }
 
 async function herald(): Promise<Row[]> {
-  const url = await freshDatabase('herald_bench_receive');
-  const prefix = `herald-bench-${Date.now()}`;
-  const dir = await mkdtemp(join(tmpdir(), 'herald-bench-'));
-  const channelsFile = join(dir, 'channels.json');
-  await writeFile(
-    channelsFile,
-    JSON.stringify([
+  const run = await startBenchHerald('receive', {}, {
+    channels: [
       { uuid: EX_CHANNEL, type: 'ex', name: 'bench ex', address: '+250788000000', country: 'RW', config: { send_url: 'http://127.0.0.1:9/send' } },
       { uuid: TG_CHANNEL, type: 'tg', name: 'bench tg', address: 'benchbot', config: { auth_token: '123456:bench-token' } },
-    ]),
-  );
-  const proc = await startHeraldProcess({
-    HERALD_DATABASE_URL: url,
-    HERALD_REDIS_URL: REDIS,
-    HERALD_REDIS_PREFIX: prefix,
-    HERALD_DATA_DIR: join(dir, 'data'),
-    HERALD_SPOOL_DIR: join(dir, 'spool'),
-    HERALD_CHANNELS_FILE: channelsFile,
+    ],
   });
+  const { proc } = run;
   const rows: Row[] = [];
-  const db = postgres(url, { max: 1 });
+  const db = postgres(run.databaseUrl, { max: 1 });
   const counts = async () => {
     const [c] = await db<[{ msgs: string; contacts: string; logs: string; outbox: string }]>`
       select (select count(*) from msgs where direction = 'in') as msgs,
@@ -144,9 +128,8 @@ async function herald(): Promise<Row[]> {
     const diff = (k: keyof typeof after) => Number(after[k]) - Number(before[k]);
     rows.push(row(name, result, `${diff('msgs')} msgs, ${diff('contacts')} contacts, ${diff('logs')} logs, ${diff('outbox')} outbox`));
   }
-  await proc.stop();
   await db.end();
-  await cleanUpRun({ database: 'herald_bench_receive', redisPrefix: prefix, dir });
+  await run.stop();
   return rows;
 }
 

@@ -38,23 +38,18 @@
  * machine's idle share meanwhile (/proc/stat: Postgres, Redis and this script included); "warn/error
  * logs": log lines Herald printed at warn or above, the first few kinds named in the notes.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import postgres from 'postgres';
-import { startHeraldProcess, type HeraldProcess } from '../test/support/herald-process.js';
 import { FakeProvider } from './fake-provider.js';
-import { admin, cleanUpRun, freshDatabase, REDIS } from './support.js';
+import { admin, createChannel, queueBatches, startBenchHerald } from './support.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const WORKERS = (process.env.BENCH_WORKERS ?? '32,128').split(',').map(Number);
 const STALL_MS = Number(process.env.BENCH_STALL_SECONDS ?? 30) * 1000;
 const BATCH = 1_000;
-const TOKEN = 'bench-admin-token-0123456789abcdef';
 const CHANNEL = '0191e180-7d60-7000-8000-0000000a9201';
 const ADDRESS = '+250788000000';
-const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
 interface Row {
   run: string;
@@ -169,59 +164,22 @@ async function baseline(provider: FakeProvider, concurrency: number): Promise<Ro
   };
 }
 
-/** Queues MESSAGES through the batch API, two requests at a time; throws on any item not queued. */
-async function queueAll(proc: HeraldProcess): Promise<void> {
-  const batches = Array.from({ length: Math.ceil(MESSAGES / BATCH) }, (_, b) => b);
-  const post = async (b: number) => {
-    const from = b * BATCH;
-    const messages = Array.from({ length: Math.min(BATCH, MESSAGES - from) }, (_, k) => ({
-      channel: CHANNEL,
-      urn: urnOf(from + k),
-      text: textOf(from + k),
-      priority: 'bulk',
-    }));
-    const res = await fetch(`${proc.baseUrl}/api/v1/messages/batch`, { method: 'POST', headers: AUTH, body: JSON.stringify({ messages }) });
-    const body = (await res.json()) as { results?: Array<{ status?: string; error?: unknown }> };
-    const notQueued = (body.results ?? []).filter((r) => r.status !== 'queued');
-    if (res.status !== 202 || notQueued.length > 0) {
-      throw new Error(`batch ${b} answered ${res.status}, ${notQueued.length} not queued: ${JSON.stringify(notQueued[0] ?? body).slice(0, 300)}`);
-    }
-  };
-  await Promise.all(
-    [0, 1].map(async () => {
-      for (let b = batches.shift(); b !== undefined; b = batches.shift()) await post(b);
-    }),
-  );
-}
-
 async function herald(provider: FakeProvider, workers: number): Promise<Row> {
-  const database = 'herald_bench_send';
-  const url = await freshDatabase(database);
-  const prefix = `herald-bench-send-${Date.now()}`;
-  const dir = await mkdtemp(join(tmpdir(), 'herald-bench-send-'));
   provider.send('hold');
   provider.send('reset');
-  const proc = await startHeraldProcess({
-    HERALD_DATABASE_URL: url,
-    HERALD_REDIS_URL: REDIS,
-    HERALD_REDIS_PREFIX: prefix,
-    HERALD_DATA_DIR: join(dir, 'data'),
-    HERALD_SPOOL_DIR: join(dir, 'spool'),
-    HERALD_ADMIN_TOKEN: TOKEN,
-    HERALD_MAX_WORKERS: String(workers),
-  });
-  const db = postgres(url, { max: 1, onnotice: () => {} });
+  const run = await startBenchHerald('send', { HERALD_MAX_WORKERS: String(workers) });
+  const { proc } = run;
+  const db = postgres(run.databaseUrl, { max: 1, onnotice: () => {} });
   try {
-    const created = await fetch(`${proc.baseUrl}/api/v1/channels`, {
-      method: 'POST',
-      headers: AUTH,
-      body: JSON.stringify({ uuid: CHANNEL, type: 'ex', name: 'bench ex', address: ADDRESS, country: 'RW', tps: 0, config: { send_url: provider.url } }),
-    });
-    if (created.status !== 201) throw new Error(`creating the channel answered ${created.status}: ${await created.text()}`);
+    await createChannel(proc, { uuid: CHANNEL, type: 'ex', name: 'bench ex', address: ADDRESS, country: 'RW', tps: 0, config: { send_url: provider.url } });
 
     // Queue everything while the provider holds the first sends (they would time out after 30 s).
     const queueStarted = performance.now();
-    await queueAll(proc);
+    await queueBatches(
+      proc,
+      Array.from({ length: MESSAGES }, (_, i) => ({ channel: CHANNEL, urn: urnOf(i), text: textOf(i), priority: 'bulk' })),
+      BATCH,
+    );
     const queueSeconds = (performance.now() - queueStarted) / 1000;
     const [{ count: queued }] = await db<[{ count: string }]>`select count(*) from msgs where direction = 'out'`;
     if (Number(queued) !== MESSAGES) throw new Error(`${queued} messages queued, not ${MESSAGES}`);
@@ -240,7 +198,7 @@ async function herald(provider: FakeProvider, workers: number): Promise<Row> {
     const pid = proc.child.pid!;
     let rssPeak = await procKb(pid, 'VmRSS');
     // The Postgres backends serving this run's database (Herald's pool and this script's client).
-    const backends = (await admin<Array<{ pid: number }>>`select pid from pg_stat_activity where datname = ${database}`).map((r) => r.pid);
+    const backends = (await admin<Array<{ pid: number }>>`select pid from pg_stat_activity where datname = ${run.database}`).map((r) => r.pid);
     const backendsCpu = async () => (await Promise.all(backends.map((p) => processCpu(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
     const [cpuBefore, pgBefore, machineBefore] = [await processCpu(pid), await backendsCpu(), await machineCpu()];
     const started = performance.now();
@@ -305,9 +263,8 @@ async function herald(provider: FakeProvider, workers: number): Promise<Row> {
     };
   } finally {
     provider.send('answer');
-    await proc.stop();
     await db.end();
-    await cleanUpRun({ database, redisPrefix: prefix, dir });
+    await run.stop();
   }
 }
 

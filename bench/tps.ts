@@ -22,12 +22,9 @@
  *  - "average": requests read inside the steady window / its length: goal within 5 % of tps.
  * Baseline: the limit itself (the goal beside each figure).
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startHeraldProcess, type HeraldProcess } from '../test/support/herald-process.js';
+import type { HeraldProcess } from '../test/support/herald-process.js';
 import { FakeProvider } from './fake-provider.js';
-import { admin, cleanUpRun, freshDatabase, REDIS } from './support.js';
+import { admin, createChannel, queueBatches, startBenchHerald, warningsOf, type BenchHerald } from './support.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 30);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 32);
@@ -37,8 +34,6 @@ const LEVELS: Array<{ tps: number; channels: number }> = [
   { tps: 50, channels: 6 },
 ];
 const BATCH = 1_000;
-const TOKEN = 'bench-admin-token-0123456789abcdef';
-const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
 interface Channel {
   uuid: string;
@@ -58,54 +53,27 @@ async function queueAll(proc: HeraldProcess, channels: Channel[]): Promise<numbe
       if (k < c.messages) all.push({ channel: c.uuid, urn: `tel:+${250_780_000_000 + all.length}`, text: `Hello ${k}`, priority: 'bulk' });
     }
   }
-  const batches: number[] = Array.from({ length: Math.ceil(all.length / BATCH) }, (_, b) => b);
-  await Promise.all(
-    [0, 1].map(async () => {
-      for (let b = batches.shift(); b !== undefined; b = batches.shift()) {
-        const messages = all.slice(b * BATCH, (b + 1) * BATCH);
-        const res = await fetch(`${proc.baseUrl}/api/v1/messages/batch`, { method: 'POST', headers: AUTH, body: JSON.stringify({ messages }) });
-        const body = (await res.json()) as { results?: Array<{ status?: string }> };
-        const notQueued = (body.results ?? []).filter((r) => r.status !== 'queued');
-        if (res.status !== 202 || notQueued.length > 0) throw new Error(`batch ${b} answered ${res.status}, ${notQueued.length} not queued: ${JSON.stringify(body).slice(0, 300)}`);
-      }
-    }),
-  );
+  await queueBatches(proc, all, BATCH);
   return all.length;
 }
 
 const startedAll = performance.now();
 const provider = await FakeProvider.start();
-const database = 'herald_bench_tps';
-const url = await freshDatabase(database);
-const prefix = `herald-bench-tps-${Date.now()}`;
-const dir = await mkdtemp(join(tmpdir(), 'herald-bench-tps-'));
 const channels: Channel[] = [];
 for (const level of LEVELS) {
   for (let i = 0; i < level.channels; i++) channels.push({ uuid: uuidOf(channels.length), tps: level.tps, messages: Math.ceil(level.tps * DURATION * 1.2) });
 }
-let proc: HeraldProcess | undefined;
+let run: BenchHerald | undefined;
 let queued = 0;
 let queueSeconds = 0;
 let queuedAt = 0;
 let log: Awaited<ReturnType<FakeProvider['log']>>;
 let warnings: string[] = [];
 try {
-  proc = await startHeraldProcess({
-    HERALD_DATABASE_URL: url,
-    HERALD_REDIS_URL: REDIS,
-    HERALD_REDIS_PREFIX: prefix,
-    HERALD_DATA_DIR: join(dir, 'data'),
-    HERALD_SPOOL_DIR: join(dir, 'spool'),
-    HERALD_ADMIN_TOKEN: TOKEN,
-    HERALD_MAX_WORKERS: String(WORKERS),
-  });
+  run = await startBenchHerald('tps', { HERALD_MAX_WORKERS: String(WORKERS) });
+  const { proc } = run;
   for (const c of channels) {
-    const res = await fetch(`${proc.baseUrl}/api/v1/channels`, {
-      method: 'POST',
-      headers: AUTH,
-      body: JSON.stringify({ uuid: c.uuid, type: 'ex', name: `bench tps ${c.tps}`, address: '+250788000000', country: 'RW', tps: c.tps, config: { send_url: `${provider.url}/${c.uuid}` } }),
-    });
-    if (res.status !== 201) throw new Error(`creating channel ${c.uuid} answered ${res.status}: ${await res.text()}`);
+    await createChannel(proc, { uuid: c.uuid, type: 'ex', name: `bench tps ${c.tps}`, address: '+250788000000', country: 'RW', tps: c.tps, config: { send_url: `${provider.url}/${c.uuid}` } });
   }
   provider.send('reset');
   const queueStarted = performance.now();
@@ -125,11 +93,10 @@ try {
     if (Date.now() > queuedAt + (DURATION + 30) * 1000) break; // a channel never started: give up
   }
   log = await provider.log();
-  warnings = [...new Set(proc.logs.filter((l) => typeof l.level === 'number' && l.level >= 40).map((l) => String(l.msg)))];
+  warnings = warningsOf(proc);
 } finally {
-  await proc?.stop();
+  await run?.stop();
   await provider.close();
-  await cleanUpRun({ database, redisPrefix: prefix, dir });
   await admin.end();
 }
 
