@@ -38,6 +38,11 @@ export interface Backend {
   queueOutgoingBatch(msgs: NewMsgOut[], opts: { refuseStopped: boolean }): Promise<QueueResult[]>;
   /** Pops and claims the next message to send, skipping any already claimed or sent. */
   popNextOutgoing(): Promise<OutgoingJob | null>;
+  /**
+   * Pops and claims up to `max` messages to send in one go (one queue step and one claim for
+   * them all), skipping any already claimed or sent; empty only when nothing can be sent now.
+   */
+  popOutgoing(max: number): Promise<OutgoingJob[]>;
   /** Records what happened to a send and finishes its queue token. */
   recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<RecordedOutcome>;
   /** Called whenever a message is queued in this process, so the Foreman can wake at once. */

@@ -11,28 +11,31 @@ export interface ForemanOptions {
   logger: Logger;
   /** How long to wait for work when the queue has nothing due; a push in this process wakes it sooner. */
   idleWaitMs?: number;
-  /** Pops run at once; default 4. */
+  /** Pops run at once; default 2. */
   poppers?: number;
+  /** The most messages one pop takes; default 64. */
+  batch?: number;
 }
 
 /**
  * Pops outgoing messages while a sender slot is free and hands each to the Sender.
  *
- * It never sleeps while work is waiting: a pop that returns a message is followed at once by the
- * next, and a message queued in this process wakes it through `wake()`. A pop is a few round
- * trips (the queue, then the claim in the database), so up to `poppers` pops run at once (4 by
- * default, never more than the free sender slots): one at a time would cap sending at a pop per
- * round-trip time whatever the number of workers. When the queue has
- * nothing due (or every channel is at its TPS limit or paused), it waits up to `idleWaitMs`,
- * which bounds how late a scheduled message or the next TPS second is noticed. A queue error
+ * It never sleeps while work is waiting: a pop takes as many messages as there are free sender
+ * slots (up to `batch`) in one queue step and one claim, and is followed at once by the next; a
+ * message queued in this process, or a send finishing, wakes it through `wake()`. A pop is a few
+ * round trips (the queue, then the claim in the database), so up to `poppers` pops run at once
+ * (2 by default): while one waits for its claim, the other takes the slots freed meanwhile.
+ * When the queue has nothing due (or every channel is at its TPS limit or paused), it waits up to
+ * `idleWaitMs`, which bounds how late a scheduled message or the next TPS second is noticed. A queue error
  * (Redis down) backs off for a second and tries again.
  */
 export class Foreman {
   private readonly limit: LimitFunction;
   private readonly idleWaitMs: number;
+  private readonly batch: number;
   private running = false;
   private loops: Promise<void>[] = [];
-  /** Pops under way: each will need a sender slot. */
+  /** Messages asked for by the pops under way: each will need a sender slot. */
   private popping = 0;
   private readonly wakeUps = new Set<() => void>();
   /** A wake() that came while the loop was busy, so the next idle wait returns at once. */
@@ -42,12 +45,13 @@ export class Foreman {
   constructor(private readonly opts: ForemanOptions) {
     this.limit = pLimit(opts.maxWorkers);
     this.idleWaitMs = opts.idleWaitMs ?? 100;
+    this.batch = Math.max(1, opts.batch ?? 64);
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    const poppers = Math.max(1, Math.min(this.opts.poppers ?? 4, this.opts.maxWorkers));
+    const poppers = Math.max(1, Math.min(this.opts.poppers ?? 2, this.opts.maxWorkers));
     this.loops = Array.from({ length: poppers }, () => this.run());
   }
 
@@ -73,32 +77,36 @@ export class Foreman {
 
   private async run(): Promise<void> {
     while (this.running) {
-      if (this.limit.activeCount + this.limit.pendingCount + this.popping >= this.opts.maxWorkers) {
+      const free = this.opts.maxWorkers - this.limit.activeCount - this.limit.pendingCount - this.popping;
+      if (free <= 0) {
         await this.idle(this.idleWaitMs);
         continue;
       }
-      let job;
-      this.popping++;
+      const take = Math.min(free, this.batch);
+      let jobs;
+      this.popping += take;
       try {
-        job = await this.opts.backend.popNextOutgoing();
+        jobs = await this.opts.backend.popOutgoing(take);
       } catch (err) {
-        this.opts.logger.error({ err }, 'could not pop the next outgoing message');
+        this.opts.logger.error({ err }, 'could not pop the next outgoing messages');
         await this.idle(1_000);
         continue;
       } finally {
-        this.popping--;
+        this.popping -= take;
       }
-      if (!job) {
+      if (jobs.length === 0) {
         await this.idle(this.idleWaitMs);
         continue;
       }
-      const sending = this.limit(() => this.opts.sender.send(job))
-        .catch((err: unknown) => this.opts.logger.error({ err, msg: job.msg.uuid }, 'send failed unexpectedly'))
-        .finally(() => {
-          this.inFlight.delete(sending);
-          this.wake();
-        });
-      this.inFlight.add(sending);
+      for (const job of jobs) {
+        const sending = this.limit(() => this.opts.sender.send(job))
+          .catch((err: unknown) => this.opts.logger.error({ err, msg: job.msg.uuid }, 'send failed unexpectedly'))
+          .finally(() => {
+            this.inFlight.delete(sending);
+            this.wake();
+          });
+        this.inFlight.add(sending);
+      }
     }
   }
 

@@ -97,7 +97,8 @@ export async function startHerald(config: Config, logger: Logger): Promise<Heral
     let queue;
     let redisPing: (() => Promise<unknown>) | undefined;
     if (config.redisUrl) {
-      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5_000, enableOfflineQueue: false, lazyConnect: true });
+      // Auto-pipelining: the commands of concurrent Senders (claims, markers, completes) go out in one write.
+      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 5_000, enableOfflineQueue: false, lazyConnect: true, enableAutoPipelining: true });
       let lastError: Error | undefined;
       redis.on('error', (err: Error) => {
         lastError = err;

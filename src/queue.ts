@@ -17,6 +17,12 @@ import type { Priority } from './msg.js';
 export interface Queue {
   push(channel: string, tps: number, item: QueueEntry | QueueEntry[], priority: Priority, notBefore?: Date): Promise<void>;
   pop(): Promise<Popped | null>;
+  /**
+   * Up to `max` entries at once, in one step: the same entries, in the same order, as `max` pops
+   * in a row would return (each from the fairest channel that can send at that point, within its
+   * TPS budget), and fewer when fewer can be sent now.
+   */
+  popMany(max: number): Promise<Popped[]>;
   complete(token: string): Promise<void>;
   /** Throttled: the entry goes back to the head of its lane and the channel pauses until `until`. */
   putBack(token: string, until: Date): Promise<void>;

@@ -421,6 +421,46 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         expect(await s.queue.size()).toBe(0);
       });
 
+      it('pops and claims several at once, skipping duplicates, and records their sends together', async () => {
+        const s = await setup();
+        const msgs = [];
+        for (const text of ['a', 'b', 'c', 'd']) msgs.push(await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text }));
+        await s.queue.push(s.channel.uuid, 0, { id: msgs[0]!.uuid }, 'high'); // a duplicate entry
+        const first = (await s.backend.popNextOutgoing())!;
+        expect(first.msg.uuid).toBe(msgs[0]!.uuid);
+
+        const jobs = await s.backend.popOutgoing(10);
+        expect(jobs.map((j) => j.msg.text)).toEqual(['b', 'c', 'd']); // a's second entry: claimed, skipped
+        expect(new Set(jobs.map((j) => j.token)).size).toBe(3);
+        expect(await s.queue.size()).toBe(0);
+        expect(await s.backend.popOutgoing(10)).toEqual([]);
+
+        const logs = jobs.map((j) => log(s.channel, { msgUuid: j.msg.uuid }));
+        await Promise.all([
+          ...jobs.map((job, i) => s.backend.recordSendOutcome(job, { kind: 'sent', status: 'sent', externalIds: [`SM${i}`, `SM${i}b`] }, logs[i]!)),
+          s.backend.recordSendOutcome(first, { kind: 'sent', status: 'wired', externalIds: [] }, log(s.channel)),
+        ]);
+        for (const [i, job] of jobs.entries()) {
+          expect(await msgRow(job.msg.uuid)).toMatchObject({ status: 'sent', external_id: `SM${i}`, lease_until: null });
+          expect(await history(job.msg.uuid)).toEqual(['queued', 'sent']);
+          const events = (await outbox('message.status', 'msg_uuid', job.msg.uuid)).filter((d) => d.status === 'sent');
+          expect(events).toEqual([{ msg_uuid: job.msg.uuid, channel_uuid: s.channel.uuid, status: 'sent', created_on: s.now().toISOString() }]);
+        }
+        expect(await db.sql`select count(*)::int as n from channel_logs where uuid = any(${logs.map((l) => l.uuid)}::uuid[])`).toEqual([{ n: 3 }]);
+        expect(await db.sql`select count(*)::int as n from msg_external_ids where msg_uuid = any(${jobs.map((j) => j.msg.uuid)}::uuid[])`).toEqual([{ n: 6 }]);
+        expect(await msgRow(msgs[0]!.uuid)).toMatchObject({ status: 'wired' });
+      });
+
+      it('a late sent does not move a message a delivery report already moved', async () => {
+        const s = await setup();
+        const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hello' });
+        const job = (await s.backend.popNextOutgoing())!;
+        await db.sql`update msgs set status = 'delivered' where uuid = ${msg.uuid}`;
+        await s.backend.recordSendOutcome(job, { kind: 'sent', status: 'sent', externalIds: ['SM9'] }, log(s.channel));
+        expect(await msgRow(msg.uuid)).toMatchObject({ status: 'delivered', external_id: 'SM9', lease_until: null });
+        expect(await history(msg.uuid)).toEqual(['queued']);
+      });
+
       it('keeps a message in its place when the database cannot be asked whether to send it', async () => {
         const s = await setup();
         const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hello' });

@@ -327,6 +327,39 @@ export function queueContract(
       });
     });
 
+    describe('popMany', () => {
+      it('takes up to its count, each entry as that many pops in a row would take it', async () => {
+        await push('a', ids('a', 5), { tps: 2 });
+        await push('b', ['b1', 'b2'], { priority: 'high' });
+        await queue.push('c', 0, [{ id: 'c1' }, { id: 'c2' }], 'bulk');
+
+        // Fewest in flight first, ties to the channel served least recently; a spends its budget
+        // of 2 and c's second entry waits out the compound delay: 5 of the 10 asked for.
+        const popped = await queue.popMany(10);
+        expect(popped.map((p) => p.entry.id)).toEqual(['a1', 'b1', 'c1', 'a2', 'b2']);
+        expect(new Set(popped.map((p) => p.token)).size).toBe(5);
+        expect(await queue.popMany(10)).toEqual([]);
+
+        clock.advance(1_000);
+        expect((await queue.popMany(1)).map((p) => p.entry.id)).toEqual(['a3']);
+        expect((await queue.popMany(10)).map((p) => p.entry.id)).toEqual(['a4']);
+      });
+
+      it('its tokens are in flight and finish one by one', async () => {
+        await push('a', ['a1', 'a2']);
+        await push('b', ['b1']);
+        const popped = await queue.popMany(2);
+        expect(popped.map((p) => [p.channel, p.entry.id])).toEqual([['a', 'a1'], ['b', 'b1']]);
+        // a has 1 in flight, b none once b1 completes: b is served first again.
+        await push('b', ['b2']);
+        await queue.complete(popped[1]!.token);
+        expect(await next()).toBe('b2');
+        expect(await next()).toBe('a2');
+        await queue.complete(popped[0]!.token);
+        expect(await queue.size()).toBe(0);
+      });
+    });
+
     describe('scheduling', () => {
       it('keeps a scheduled entry invisible until it is due', async () => {
         await queue.push('a', 0, { id: 'a1' }, 'high', inMs(5_000));

@@ -130,6 +130,7 @@ describe('RedisQueue', () => {
       }),
       fc.constant({ op: 'pop' as const }),
       fc.constant({ op: 'pop' as const }),
+      fc.record({ op: fc.constant('popMany' as const), max: fc.integer({ min: 1, max: 4 }) }),
       fc.record({ op: fc.constant('complete' as const), at }),
       fc.record({ op: fc.constant('putBack' as const), at, ms: fc.constantFrom(0, 700) }),
       fc.record({ op: fc.constant('pause' as const), channel, ms: fc.constantFrom(300, 1_500) }),
@@ -161,6 +162,10 @@ describe('RedisQueue', () => {
               const popped = await queue.pop();
               if (popped !== null) tokens.push(popped.token);
               log.push(popped && { channel: popped.channel, entry: popped.entry });
+            } else if (step.op === 'popMany') {
+              const popped = await queue.popMany(step.max);
+              tokens.push(...popped.map((p) => p.token));
+              log.push(popped.map((p) => ({ channel: p.channel, entry: p.entry })));
             } else if (step.op === 'complete' || step.op === 'putBack') {
               if (tokens.length === 0) continue;
               const [token] = tokens.splice(step.at % tokens.length, 1);

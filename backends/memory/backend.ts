@@ -254,6 +254,16 @@ export class MemoryBackend implements Backend {
     }
   }
 
+  async popOutgoing(max: number): Promise<OutgoingJob[]> {
+    const jobs: OutgoingJob[] = [];
+    while (jobs.length < max) {
+      const job = await this.popNextOutgoing();
+      if (!job) break;
+      jobs.push(job);
+    }
+    return jobs;
+  }
+
   async recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<RecordedOutcome> {
     const msg = this.outgoing.get(job.msg.uuid);
     this.logs.push(log);

@@ -130,22 +130,23 @@ export class MemoryQueue implements Queue {
   }
 
   async pop(): Promise<Popped | null> {
+    return (await this.popMany(1))[0] ?? null;
+  }
+
+  async popMany(max: number): Promise<Popped[]> {
     const now = this.now();
     this.releaseExpired(now);
     for (let next = this.parked.peek(); next !== undefined && next.wakeAt <= now; next = this.parked.peek()) {
       this.place(next, now);
     }
-    for (let queue = this.ready.peek(); queue !== undefined; queue = this.ready.peek()) {
+    const popped: Popped[] = [];
+    for (let queue = this.ready.peek(); queue !== undefined && popped.length < max; queue = this.ready.peek()) {
       // The top may be stale: a high entry that fell due since it was placed is its new head,
       // and this second's budget may not afford it.
-      if (queue.nextServeAt(now) === now) {
-        const popped = this.serve(queue, now);
-        this.place(queue, now);
-        return popped;
-      }
+      if (queue.nextServeAt(now) === now) popped.push(this.serve(queue, now));
       this.place(queue, now);
     }
-    return null;
+    return popped;
   }
 
   async complete(token: string): Promise<void> {

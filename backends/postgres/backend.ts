@@ -31,7 +31,7 @@ import type { Channel } from '../../src/channel.js';
 import type { ChannelLog } from '../../src/channel-log.js';
 import type { ChannelEvent } from '../../src/event.js';
 import type { MsgIn, MsgOut } from '../../src/msg.js';
-import type { Queue } from '../../src/queue.js';
+import type { Popped, Queue } from '../../src/queue.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../src/retry.js';
 import type { StatusUpdate } from '../../src/status.js';
 import type { Urn } from '../../src/urn.js';
@@ -45,7 +45,7 @@ import { contactKey, ensureContacts, isStopped, stopContacts, unstopContact } fr
 import { ExternalIdCache } from './external-id-cache.js';
 import { DatabaseOutage, withDeadline } from './outage.js';
 import type { GroupCommitOptions } from './group-commit.js';
-import { claimOutgoing, insertOutgoing, markNotPushed, type NewOutgoingRow } from './outgoing-msgs.js';
+import { claimOutgoing, insertOutgoing, markNotPushed, type Claimed, type NewOutgoingRow } from './outgoing-msgs.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
 import { OutcomeCommitter } from './outcome-committer.js';
 import { unsentLog, type OutcomeTarget } from './send-outcomes.js';
@@ -270,45 +270,66 @@ export class PostgresBackend implements Backend {
   }
 
   async popNextOutgoing(): Promise<OutgoingJob | null> {
+    return (await this.popOutgoing(1))[0] ?? null;
+  }
+
+  async popOutgoing(max: number): Promise<OutgoingJob[]> {
     for (;;) {
-      const popped = await this.queue.pop();
-      if (!popped) return null;
-      let job: OutgoingJob | null;
+      const popped = await this.queue.popMany(max);
+      if (popped.length === 0) return [];
+      let jobs: OutgoingJob[];
       try {
-        job = await this.claim(popped.token, popped.entry.id, popped.entry.cost ?? 1);
+        jobs = await this.claim(popped);
       } catch (err) {
-        // The database could not say whether to send it: back to the head of its lane, in order,
-        // rather than dropped until the reconciler's next look.
-        await this.queue.putBack(popped.token, new Date(this.now().getTime() + 1_000)).catch(() => {});
+        // The database could not say whether to send them: back to the head of their lanes, in
+        // order, rather than dropped until the reconciler's next look.
+        const retryAt = new Date(this.now().getTime() + 1_000);
+        await Promise.all(popped.map((p) => this.queue.putBack(p.token, retryAt).catch(() => {})));
         throw err;
       }
-      if (job) return job;
-      await this.queue.complete(popped.token);
+      if (jobs.length > 0) return jobs;
     }
   }
 
   async recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<RecordedOutcome> {
-    const target: OutcomeTarget = { uuid: job.msg.uuid, channelUuid: job.channel.uuid, log, now: this.now() };
-    let gaveUp = false;
+    const target: OutcomeTarget = { uuid: job.msg.uuid, channelUuid: job.channel.uuid, now: this.now() };
+    if (outcome.kind === 'throttled') {
+      // The claim is released first: an entry back in its lane before that would be popped,
+      // found claimed, and dropped.
+      try {
+        await this.outcomes.record({ kind: 'throttled', target, log });
+      } finally {
+        await this.finishToken(job, this.queue.putBack(job.token, outcome.until));
+      }
+      return { gaveUp: false };
+    }
+    // Finished beside the recording, not after it: the entry has left the queue, and its row,
+    // claimed until the outcome is stored, cannot be claimed again meanwhile.
+    const finished = this.finishToken(job, this.queue.complete(job.token));
     try {
       switch (outcome.kind) {
-        case 'sent':
-          // Before anything can fail: the marker stops a second send if this outcome is lost. If the
-          // queue is down the outcome is still recorded, which is what really stops a second send.
-          // The provider ids too, so a delivery report racing ahead of this outcome finds its
-          // message in whichever process receives it.
-          await Promise.all([
+        case 'sent': {
+          // Set with the outcome, not after it: if the outcome cannot be stored (the database is
+          // down), the marker stops a second send once the claim lapses; if the queue is down the
+          // outcome is still recorded, which is what really stops a second send. The provider ids
+          // too, so a delivery report racing ahead of this outcome finds its message in whichever
+          // process receives it.
+          for (const id of outcome.externalIds) this.externalIds.set(job.channel.uuid, id, job.msg.uuid);
+          const marked = Promise.all([
             this.queue.markSent(job.msg.uuid, this.sentMarkerTtlMs),
             this.queue.rememberExternalIds(job.channel.uuid, outcome.externalIds, job.msg.uuid, this.sentMarkerTtlMs),
           ]).catch((err: unknown) => {
             this.logger?.warn({ err, msg: job.msg.uuid }, 'sent marker not set');
           });
-          for (const id of outcome.externalIds) this.externalIds.set(job.channel.uuid, id, job.msg.uuid);
-          await this.outcomes.record({ kind: 'sent', target, status: outcome.status, externalIds: outcome.externalIds });
-          break;
+          try {
+            await this.outcomes.record({ kind: 'sent', target, log, status: outcome.status, externalIds: outcome.externalIds });
+          } finally {
+            await marked;
+          }
+          return { gaveUp: false };
+        }
         case 'errored': {
-          const retryAt = await this.outcomes.record({ kind: 'errored', target, reason: outcome.reason, policy: this.retry });
-          gaveUp = retryAt === null;
+          const retryAt = await this.outcomes.record({ kind: 'errored', target, log, reason: outcome.reason, policy: this.retry });
           if (retryAt) {
             await this.queue.push(job.channel.uuid, job.channel.tps, { id: job.msg.uuid, cost: job.cost }, job.msg.priority, retryAt).catch(async (err: unknown) => {
               // Stored as errored and due at retryAt: the reconciler pushes it once the queue is back.
@@ -316,22 +337,24 @@ export class PostgresBackend implements Backend {
               await markNotPushed(this.sql, job.msg.uuid);
             });
           }
-          break;
+          return { gaveUp: retryAt === null };
         }
         case 'failed':
-          await this.outcomes.record({ kind: 'failed', target, reason: outcome.reason, stopContact: outcome.stopContact ?? false });
-          break;
-        case 'throttled':
-          await this.outcomes.record({ kind: 'throttled', target });
-          break;
+          await this.outcomes.record({ kind: 'failed', target, log, reason: outcome.reason, stopContact: outcome.stopContact ?? false });
+          return { gaveUp: false };
       }
     } finally {
-      // The outcome is what matters: a token the queue cannot finish now (Redis down) comes back
-      // when its lease ends, and its row, no longer claimable, is then skipped.
-      const finish = outcome.kind === 'throttled' ? this.queue.putBack(job.token, outcome.until) : this.queue.complete(job.token);
-      await finish.catch((err: unknown) => this.logger?.warn({ err, msg: job.msg.uuid }, 'queue token not finished; its lease will release it'));
+      await finished;
     }
-    return { gaveUp };
+  }
+
+  /**
+   * Waits for a token's complete or put-back. The outcome is what matters: a token the queue
+   * cannot finish now (Redis down) comes back when its lease ends, and its row, no longer
+   * claimable, is then skipped.
+   */
+  private finishToken(job: OutgoingJob, finish: Promise<void>): Promise<void> {
+    return finish.catch((err: unknown) => this.logger?.warn({ err, msg: job.msg.uuid }, 'queue token not finished; its lease will release it'));
   }
 
   /**
@@ -427,25 +450,55 @@ export class PostgresBackend implements Backend {
     await Promise.all([this.writes.drain(), this.statuses.drain(), this.outcomes.drain()]);
   }
 
-  private async claim(token: string, uuid: string, cost: number): Promise<OutgoingJob | null> {
-    const sentBefore = await this.queue.wasSent(uuid);
+  /**
+   * Claims the popped messages in one statement and answers the jobs to send. Every other token
+   * is finished here: a message not claimable (claimed elsewhere, already sent, a duplicate entry)
+   * is skipped; one whose sent marker is set is recorded `wired`; one whose channel was deleted
+   * is failed.
+   */
+  private async claim(popped: readonly Popped[]): Promise<OutgoingJob[]> {
     const now = this.now();
-    const claimed = await claimOutgoing(this.sql, uuid, now, new Date(now.getTime() + this.leaseMs));
-    if (!claimed) return null;
+    const uuids = popped.map((p) => p.entry.id);
+    const [sentBefore, claimed] = await Promise.all([
+      Promise.all(uuids.map((uuid) => this.queue.wasSent(uuid))),
+      claimOutgoing(this.sql, uuids, now, new Date(now.getTime() + this.leaseMs)),
+    ]);
+    const jobs: OutgoingJob[] = [];
+    await Promise.all(
+      popped.map(async ({ token, entry }, i) => {
+        const job = claimed.get(entry.id);
+        // A uuid popped twice in one go is claimed once: the first entry sends it.
+        claimed.delete(entry.id);
+        const channel = job && (await this.channelToSend(job, sentBefore[i]!, now));
+        if (job && channel) {
+          jobs.push({ token, msg: job.msg, channel, contactStopped: job.contactStopped, cost: entry.cost ?? 1 });
+          return;
+        }
+        await this.queue.complete(token);
+      }),
+    );
+    return jobs;
+  }
+
+  /**
+   * The channel to send a claimed message through; null when it must not go, its outcome
+   * recorded instead: its provider accepted it but the outcome was lost (its sent marker is set),
+   * or its channel was deleted.
+   */
+  private async channelToSend(claimed: Claimed, sentBefore: boolean, now: Date): Promise<Channel | null> {
+    const { msg } = claimed;
     if (sentBefore) {
-      // Its provider accepted it, but the outcome was lost (the database was down, or the process
-      // died) and the claim lapsed. Recorded now instead of sent again; its external ids are lost.
-      const log = unsentLog(claimed.msg, 'outcome_lost', 'the provider accepted this message but the outcome was not recorded; marked wired, not sent again', false);
-      await this.outcomes.record({ kind: 'sent', target: { uuid, channelUuid: claimed.msg.channelUuid, log, now }, status: 'wired', externalIds: [] });
+      // The database was down, or the process died, and the claim lapsed. Its external ids are lost.
+      const log = unsentLog(msg, 'outcome_lost', 'the provider accepted this message but the outcome was not recorded; marked wired, not sent again', false);
+      await this.outcomes.record({ kind: 'sent', target: { uuid: msg.uuid, channelUuid: msg.channelUuid, now }, log, status: 'wired', externalIds: [] });
       return null;
     }
-    const channel = await this.channels.get(claimed.msg.channelUuid);
+    const channel = await this.channels.get(msg.channelUuid);
     if (!channel) {
-      const log = unsentLog(claimed.msg, 'channel_deleted', `channel ${claimed.msg.channelUuid} was deleted; message not sent`, true);
-      await this.outcomes.record({ kind: 'failed', target: { uuid, channelUuid: claimed.msg.channelUuid, log, now }, reason: 'channel_deleted', stopContact: false });
-      return null;
+      const log = unsentLog(msg, 'channel_deleted', `channel ${msg.channelUuid} was deleted; message not sent`, true);
+      await this.outcomes.record({ kind: 'failed', target: { uuid: msg.uuid, channelUuid: msg.channelUuid, now }, log, reason: 'channel_deleted', stopContact: false });
     }
-    return { token, msg: claimed.msg, channel, contactStopped: claimed.contactStopped, cost };
+    return channel;
   }
 
   /**

@@ -23,6 +23,7 @@
 import type postgres from 'postgres';
 import type { Channel } from '../../src/channel.js';
 import type { Queue } from '../../src/queue.js';
+import { insertChannelLogs } from './channel-logs.js';
 import { recordFailed, unsentLog } from './send-outcomes.js';
 
 /** Advisory lock key of the reconciler's pass (any constant shared by all processes). */
@@ -179,7 +180,7 @@ export class Reconciler {
         if (!channel) {
           const target = { uuid: row.uuid, channelUuid: row.channel_uuid, now };
           const log = unsentLog(target, 'channel_deleted', `channel ${row.channel_uuid} was deleted; message not sent`, true);
-          await this.sql.begin((tx) => recordFailed(tx, { ...target, log }, 'channel_deleted', false));
+          await this.sql.begin((tx) => Promise.all([recordFailed(tx, target, 'channel_deleted', false), insertChannelLogs(tx, [log])]));
           continue;
         }
         const due = row.next_attempt_at && row.next_attempt_at > now ? row.next_attempt_at : undefined;

@@ -5,12 +5,10 @@ import { retryDelayMs, type RetryPolicy } from '../../src/retry.js';
 import { canTransition } from '../../src/status-rules.js';
 import type { Urn } from '../../src/urn.js';
 import { insertChannelEvents } from './channel-events.js';
-import { insertChannelLogs } from './channel-logs.js';
-import type { Db } from './db.js';
+import { iso, type Db } from './db.js';
 import { insertOutbox } from './outbox.js';
 import { insertHistory } from './status-committer.js';
 
-/** What every outcome needs to know about the message; all run inside one transaction. */
 /**
  * The channel log of a message settled without calling its provider (its channel was deleted, or
  * its outcome was lost and is recorded late).
@@ -31,10 +29,14 @@ export function unsentLog(msg: { uuid: string; channelUuid: string }, code: stri
   };
 }
 
+/**
+ * What every outcome needs to know about its message. The functions below run inside one
+ * transaction and leave the send's channel log to their caller, which stores a batch's logs in
+ * one statement.
+ */
 export interface OutcomeTarget {
   uuid: string;
   channelUuid: string;
-  log: ChannelLog;
   now: Date;
 }
 
@@ -46,27 +48,71 @@ interface Locked {
   errorCount: number;
 }
 
+/** A send the provider accepted, as `recordSent` takes it. */
+export interface SentOutcome {
+  target: OutcomeTarget;
+  status: 'wired' | 'sent';
+  externalIds: readonly string[];
+}
+
+const STATUSES: readonly MsgStatus[] = ['pending', 'queued', 'wired', 'sent', 'delivered', 'read', 'errored', 'failed'];
+/** The statuses a message may be in for a send's `wired`/`sent` to move it (status-rules.ts). */
+const MOVES_ON_SENT = {
+  from: STATUSES.flatMap((from) => (['wired', 'sent'] as const).filter((to) => canTransition(from, to)).map(() => from)),
+  to: STATUSES.flatMap((from) => (['wired', 'sent'] as const).filter((to) => canTransition(from, to))),
+};
+
 /**
- * A send the provider accepted: its ids, `sent_on`, the status (forward only: a delivery report
- * that raced ahead is kept), the lease cleared, the channel log. The ids are stored first, so a
- * report arriving meanwhile is matched by the in-process cache until this commits.
+ * Sends their providers accepted, all in one statement plus one for their ids: each message's
+ * ids, `sent_on`, the lease cleared, and its status moved forward (a delivery report that raced
+ * ahead is kept) with a history row and a `message.status` event. Locks the messages in uuid
+ * order, so concurrent batches cannot deadlock on each other. The ids are stored beside the
+ * message, so a report arriving meanwhile is matched by the in-process cache until this commits.
+ * Channel logs are the caller's (see OutcomeCommitter).
+ *
+ * @example await recordSent(tx, [{ target, status: 'wired', externalIds: ['SM123'] }]);
  */
-export async function recordSent(db: Db, target: OutcomeTarget, status: 'wired' | 'sent', externalIds: readonly string[]): Promise<void> {
-  if (externalIds.length > 0) {
-    await db`
-      insert into msg_external_ids (channel_uuid, external_id, msg_uuid)
-      select ${target.channelUuid}, x, ${target.uuid} from unnest(${externalIds}::text[]) as x
-      on conflict (channel_uuid, external_id) do update set msg_uuid = excluded.msg_uuid, created_on = now()`;
+export async function recordSent(db: Db, sends: readonly SentOutcome[]): Promise<void> {
+  if (sends.length === 0) return;
+  // One row per provider id: a later send of the same id wins, as it would one statement later.
+  const ids = new Map<string, { channelUuid: string; externalId: string; msgUuid: string }>();
+  for (const { target, externalIds } of sends) {
+    for (const externalId of externalIds) ids.set(`${target.channelUuid} ${externalId}`, { channelUuid: target.channelUuid, externalId, msgUuid: target.uuid });
   }
-  const msg = await lock(db, target.uuid);
-  if (msg) {
-    await db`
-      update msgs set external_id = coalesce(${externalIds[0] ?? null}, external_id), sent_on = coalesce(sent_on, ${target.now}),
-                      lease_until = null, modified_on = ${target.now}
-      where uuid = ${target.uuid}`;
-    await move(db, target, msg, status, null);
-  }
-  await insertChannelLogs(db, [target.log]);
+  const storeIds =
+    ids.size === 0
+      ? null
+      : db`
+          insert into msg_external_ids (channel_uuid, external_id, msg_uuid)
+          select * from unnest(${[...ids.values()].map((i) => i.channelUuid)}::uuid[], ${[...ids.values()].map((i) => i.externalId)}::text[],
+            ${[...ids.values()].map((i) => i.msgUuid)}::uuid[])
+          on conflict (channel_uuid, external_id) do update set msg_uuid = excluded.msg_uuid, created_on = now()`.execute();
+  const moveAll = db`
+    with input as (
+      select * from unnest(${sends.map((s) => s.target.uuid)}::uuid[], ${sends.map((s) => s.target.channelUuid)}::uuid[],
+        ${sends.map((s) => s.status)}::text[], ${sends.map((s) => s.externalIds[0] ?? null)}::text[], ${sends.map((s) => iso(s.target.now))}::text[])
+        with ordinality as i(uuid, channel_uuid, status, external_id, at, n)
+    ),
+    moves as (select * from unnest(${MOVES_ON_SENT.from}::text[], ${MOVES_ON_SENT.to}::text[]) as a(from_status, to_status)),
+    locked as (
+      select m.uuid, m.org_uuid, m.status from msgs m where m.uuid in (select uuid from input) order by m.uuid for update
+    ),
+    updated as (
+      update msgs m set external_id = coalesce(i.external_id, m.external_id), sent_on = coalesce(m.sent_on, i.at::timestamptz),
+        lease_until = null, modified_on = i.at::timestamptz,
+        status = case when a.to_status is null then m.status else i.status end
+      from input i join locked l on l.uuid = i.uuid left join moves a on a.from_status = l.status and a.to_status = i.status
+      where m.uuid = i.uuid
+      returning i.n, i.uuid, l.org_uuid, i.channel_uuid, i.status, i.at, a.to_status is not null as moved
+    ),
+    history as (
+      insert into msg_status_history (msg_uuid, status, at, reason)
+      select uuid, status, at::timestamptz, null from updated where moved order by n
+    )
+    insert into outbox (org_uuid, type, data)
+    select org_uuid, 'message.status', jsonb_build_object('msg_uuid', uuid, 'channel_uuid', channel_uuid, 'status', status, 'created_on', at)
+    from updated where moved order by n`.execute();
+  await Promise.all([storeIds, moveAll]);
 }
 
 /**
@@ -92,7 +138,6 @@ export async function recordErrored(db: Db, target: OutcomeTarget, reason: strin
       await db`update msgs set lease_until = null where uuid = ${target.uuid}`;
     }
   }
-  await insertChannelLogs(db, [target.log]);
   return retryAt;
 }
 
@@ -115,13 +160,11 @@ export async function recordFailed(db: Db, target: OutcomeTarget, reason: string
       ]);
     }
   }
-  await insertChannelLogs(db, [target.log]);
 }
 
-/** A throttled send: the claim is released so the message can be popped again; its log kept. */
+/** A throttled send: the claim is released so the message can be popped again. */
 export async function recordThrottled(db: Db, target: OutcomeTarget): Promise<void> {
   await db`update msgs set lease_until = null where uuid = ${target.uuid}`;
-  await insertChannelLogs(db, [target.log]);
 }
 
 async function lock(db: Db, uuid: string): Promise<Locked | null> {

@@ -37,7 +37,8 @@
  * entry may have fallen due that this second's budget cannot afford; if not, re-place it and take
  * the next), pop its head from `high`, else `bulk`, reschedule the rest of a compound item
  * `compoundDelayMs` later, spend its cost, count it in flight, record its lease, and re-place the
- * channel. Every other operation also starts by releasing expired leases and re-places the
+ * channel; `popMany` repeats the last three steps up to its count in the same script, so its
+ * entries are the ones that many pops in a row would return. Every other operation also starts by releasing expired leases and re-places the
  * channels it changes, exactly as the memory queue does with its heaps.
  *
  * Trade-offs
@@ -133,10 +134,14 @@ export class RedisQueue implements Queue {
   }
 
   async pop(): Promise<Popped | null> {
-    const popped = (await this.script('pop', this.now(), [this.compoundDelayMs, this.leaseMs])) as [string, string, string] | null;
-    if (popped === null) return null;
-    const [token, channel, entry] = popped;
-    return { token, channel, entry: JSON.parse(entry) as QueueEntry };
+    return (await this.popMany(1))[0] ?? null;
+  }
+
+  async popMany(max: number): Promise<Popped[]> {
+    const flat = (await this.script('pop', this.now(), [this.compoundDelayMs, this.leaseMs, max])) as string[];
+    const popped: Popped[] = [];
+    for (let i = 0; i < flat.length; i += 3) popped.push({ token: flat[i]!, channel: flat[i + 1]!, entry: JSON.parse(flat[i + 2]!) as QueueEntry });
+    return popped;
   }
 
   async complete(token: string): Promise<void> {

@@ -146,7 +146,7 @@ describe('Redis cut while Herald sends', () => {
     expect(waiting.n).toBe(DURING_CUT);
 
     // The cut lasts until Herald has felt it on every path and recorded the sends it had in flight.
-    await eventually('the Foreman could not pop', () => logged('could not pop the next outgoing message', logsAtCut));
+    await eventually('the Foreman could not pop', () => logged('could not pop the next outgoing messages', logsAtCut));
     await eventually('a reconciler pass failed', () => logged('reconciler pass failed', logsAtCut));
     await eventually('the sends in flight at the cut recorded', async () => (await liveLeases(db.sql)) === 0);
     const sentBeforeHeal = provider.requests.length;

@@ -133,6 +133,11 @@ class TokenTrackingQueue implements Queue {
     if (popped) this.unfinished.add(popped.token);
     return popped;
   }
+  async popMany(max: number): Promise<Popped[]> {
+    const popped = await this.inner.popMany(max);
+    for (const { token } of popped) this.unfinished.add(token);
+    return popped;
+  }
   complete(token: string): Promise<void> {
     this.unfinished.delete(token);
     return this.inner.complete(token);

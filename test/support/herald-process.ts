@@ -18,12 +18,15 @@ export interface HeraldProcess {
 /**
  * Starts Herald as an operator would (`npm start` runs `node --import tsx src/cli.ts`), with `env`
  * added to this process's environment and `HERALD_PORT=0`, and waits for its "herald started" line
- * (logged at `info`: do not raise `HERALD_LOG_LEVEL` above it).
+ * (logged at `info`: do not raise `HERALD_LOG_LEVEL` above it). `HERALD_PROCESS_NODE_ARGS` in this
+ * process's environment adds Node options to the command line, e.g. `--cpu-prof` to profile a
+ * benchmark's Herald (Node refuses that one in NODE_OPTIONS).
  *
  * @example const herald = await startHeraldProcess({ HERALD_DATABASE_URL: url, HERALD_DATA_DIR: dir });
  */
 export async function startHeraldProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<HeraldProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts'], {
+  const nodeArgs = process.env.HERALD_PROCESS_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli.ts'], {
     cwd: ROOT,
     env: { ...process.env, HERALD_PORT: '0', HERALD_HOST: '127.0.0.1', HERALD_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
