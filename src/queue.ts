@@ -6,7 +6,8 @@ import type { Priority } from './msg.js';
  *
  * - One queue per channel, two lanes: `high` always drains before `bulk`.
  * - Fair between channels: `pop` serves the channel with the fewest sends in flight.
- * - Rate-limited: a channel's `tps` (0 = unlimited) caps the cost popped per wall-clock second.
+ * - Rate-limited: a channel's `tps` (0 = unlimited) caps the cost popped per wall-clock second,
+ *   and nothing is popped for it in the last `TPS_GUARD_MS` of a second.
  * - Scheduled entries (`notBefore`) are invisible until due.
  * - A compound item (several entries pushed together) pops one entry at a time, in order; the
  *   rest are rescheduled a few seconds later so the provider sees them in order.
@@ -47,6 +48,16 @@ export interface Queue {
   /** The message each provider id was remembered for, or null, in the order asked. */
   findExternalIds(channel: string, externalIds: readonly string[]): Promise<Array<string | null>>;
 }
+
+/**
+ * A rate-limited channel sends nothing in the last this-many milliseconds of a wall-clock second:
+ * a send popped then would reach its provider in the next second, beside that second's whole
+ * budget, and the provider would count one second over the limit. It must exceed the time from
+ * a pop to the provider receiving its request (a claim in the database and the request's start:
+ * a few ms, tens under load). A channel whose budget is spent at once loses nothing by it; one
+ * sending slower than its limit loses up to this share of each second.
+ */
+export const TPS_GUARD_MS = 50;
 
 export interface QueueEntry {
   /** The message uuid. */

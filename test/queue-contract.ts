@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Priority } from '../src/msg.js';
-import type { Queue, QueueEntry } from '../src/queue.js';
+import { TPS_GUARD_MS, type Queue, type QueueEntry } from '../src/queue.js';
 
 /** The clock handed to a queue under test: it reads time only through `now`. */
 export interface QueueClock {
@@ -280,6 +280,17 @@ export function queueContract(
         clock.advance(1_000);
         await push('a', ['a5'], { tps: 0 });
         expect(await drain()).toEqual(['a4', 'a5']);
+      });
+
+      it('pops nothing of a rate-limited channel in the last TPS_GUARD_MS of a second', async () => {
+        await push('a', ids('a', 3), { tps: 5 });
+        await push('b', ids('b', 2), { tps: 0 });
+        clock.advance(1_000 - TPS_GUARD_MS);
+        expect(await drain()).toEqual(['b1', 'b2']);
+        clock.advance(TPS_GUARD_MS - 1);
+        expect(await next()).toBeNull();
+        clock.advance(1);
+        expect(await drain()).toEqual(['a1', 'a2', 'a3']);
       });
 
       it('treats tps 0 as unlimited', async () => {

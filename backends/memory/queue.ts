@@ -42,7 +42,7 @@
  * - Time comes only from `now`, so tests drive it; it is assumed never to go backwards.
  */
 import type { Priority } from '../../src/msg.js';
-import { checkedPush, type Popped, type Queue, type QueueEntry } from '../../src/queue.js';
+import { checkedPush, TPS_GUARD_MS, type Popped, type Queue, type QueueEntry } from '../../src/queue.js';
 
 export interface MemoryQueueOptions {
   /** Millisecond clock; default `Date.now`. */
@@ -342,9 +342,11 @@ class ChannelQueue {
     const head = this.high.peek() ?? this.bulk.peek();
     const nextDue = this.scheduled.peek()?.due;
     if (head === undefined) return nextDue;
+    const refill = (Math.floor(now / 1000) + 1) * 1000;
+    if (this.tps > 0 && now >= refill - TPS_GUARD_MS) return refill;
     if (this.affords(costOf(head.entries[head.at]!), now)) return now;
     // The budget refills next second, unless a cheaper high entry falls due before then.
-    return Math.min((Math.floor(now / 1000) + 1) * 1000, nextDue ?? Infinity);
+    return Math.min(refill, nextDue ?? Infinity);
   }
 
   /** Moves scheduled items that are due to the tail of their lane, earliest due first. */

@@ -5,6 +5,7 @@
 -- ARGV[1]: the key prefix, from which per-channel keys are built (which channel a pop serves or a
 --          lease release touches is only known inside the script).
 -- ARGV[2]: now, in milliseconds, from the caller's clock. Nothing here reads the server's TIME.
+-- TPS_GUARD_MS: defined ahead of this file by scripts.ts, from src/queue.ts.
 --
 -- A script reads each channel's hash once into a table (`channel`), works on the table, and must
 -- end with `saveChannels()`, which writes every table it read back in one HSET each.
@@ -103,13 +104,16 @@ local function nextServeAt(ch)
   local nextDue = promoteDue(ch)
   local lane = (ch.high > 0 and 'high') or (ch.bulk > 0 and 'bulk') or nil
   if not lane then return nextDue end
-  -- An entry costing more than tps alone may go, but only as the first pop of its second.
+  if ch.tps == 0 then return NOW end
   local second = math.floor(NOW / 1000)
+  local refill = (second + 1) * 1000
+  -- Nothing in the last TPS_GUARD_MS of a second: it would reach the provider in the next one.
+  if NOW >= refill - TPS_GUARD_MS then return refill end
+  -- An entry costing more than tps alone may go, but only as the first pop of its second.
   local spent = ch.second == second and ch.spent or 0
-  if ch.tps == 0 or spent == 0 then return NOW end
+  if spent == 0 then return NOW end
   if spent + costOf(redis.call('LINDEX', laneKey(ch.name, lane), 0)) <= ch.tps then return NOW end
   -- The budget refills next second, unless a cheaper high entry falls due before then.
-  local refill = (second + 1) * 1000
   if nextDue and nextDue < refill then return nextDue end
   return refill
 end

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { TPS_GUARD_MS } from '../../src/queue.js';
 
 /** The queue's operations, one Lua script each (`<file>.lua` beside this file). */
 const files = {
@@ -18,7 +19,8 @@ export type QueueOperation = keyof typeof files;
 export const QUEUE_KEYS = ['ready', 'parked', 'leases', 'tokens', 'seq', 'total'] as const;
 
 const read = (file: string): string => readFileSync(new URL(`./${file}.lua`, import.meta.url), 'utf8');
-const library = read('library');
+// The queue-wide constants the scripts share with the memory queue, defined ahead of the library.
+const library = `local TPS_GUARD_MS = ${TPS_GUARD_MS}\n${read('library')}`;
 /** Each operation's full source, read once when this module loads. */
 const sources = Object.fromEntries(
   Object.entries(files).map(([operation, file]) => [operation, `${library}\n${read(file)}`]),
