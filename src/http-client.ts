@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { dumpHttp, type ChannelLogger } from './channel-log.js';
 import { ChannelConfigError, ConnectionFailed, ResponseStatus, Throttled, parseRetryAfter } from './send-error.js';
 
@@ -21,9 +23,27 @@ export interface HttpRequest {
 const MAX_LOGGED_BODY = 64 * 1024;
 
 /**
- * The only way a handler calls a provider: fetch, with every exchange (method, URL, status,
- * request, response, elapsed time, error) recorded in the channel log with secrets scrubbed.
+ * Connections to providers, kept alive between sends and shared by every send of this process.
+ * Node's own HTTP client rather than `fetch`: measured on this project's machine it costs a
+ * quarter of fetch's CPU per request (about 130 µs against 530 µs, server included), and sending
+ * is mostly that.
+ */
+const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
+
+/** The answer to one request, its body read whole. */
+interface Exchange {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  text: string;
+}
+
+/**
+ * The only way a handler calls a provider: an HTTP client that records every exchange (method,
+ * URL, status, request, response, elapsed time, error) in the channel log with secrets scrubbed.
  * A network failure or timeout throws ConnectionFailed; any HTTP status is returned as is.
+ * Redirects are not followed: a provider URL that redirects is a setting to fix, and following
+ * one could carry the request's credentials to another host; the 3xx is returned (and logged).
  *
  * @example
  * const res = await ctx.http.request('https://api.telegram.org/bot123/sendMessage', {
@@ -39,7 +59,15 @@ export class HttpClient {
   async request(url: string, init: HttpRequest = {}): Promise<HttpResult> {
     const method = init.method ?? (init.body === undefined ? 'GET' : 'POST');
     // A URL or header that cannot be sent comes from the channel's settings: not worth retrying.
-    if (!URL.canParse(url)) throw new ChannelConfigError(`provider URL is not valid: ${this.log.redact(url)}`);
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      throw new ChannelConfigError(`provider URL is not valid: ${this.log.redact(url)}`);
+    }
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+      throw new ChannelConfigError(`provider URL must be http or https: ${this.log.redact(url)}`);
+    }
     let headers: Headers;
     try {
       headers = new Headers(init.headers);
@@ -56,38 +84,31 @@ export class HttpClient {
     const started = performance.now();
     const createdOn = new Date();
     const requestDump = dumpHttp(`${method} ${url}`, headers, truncate(body ?? ''));
-    let response: Response;
-    let text: string;
+    let answer: Exchange;
     try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body,
-        signal: AbortSignal.timeout(init.timeoutMs ?? this.timeoutMs),
-      });
-      text = await response.text();
+      answer = await exchange(target, method, headers, body, init.timeoutMs ?? this.timeoutMs);
     } catch (err) {
       const elapsedMs = Math.round(performance.now() - started);
-      const reason = this.log.redact(describeFetchError(err));
+      const reason = this.log.redact(describeError(err));
       this.log.http({ method, url, statusCode: 0, request: requestDump, response: '', elapsedMs, createdOn });
       this.log.error('connection_failed', reason);
       throw new ConnectionFailed(`${method} ${this.log.redact(url)} failed: ${reason}`);
     }
-    const elapsedMs = Math.round(performance.now() - started);
+    const { status, statusText, text } = answer;
     this.log.http({
       method,
       url,
-      statusCode: response.status,
+      statusCode: status,
       request: requestDump,
-      response: dumpHttp(`HTTP ${response.status} ${response.statusText}`, response.headers, truncate(text)),
-      elapsedMs,
+      response: dumpHttp(`HTTP ${status} ${statusText}`, answer.headers, truncate(text)),
+      elapsedMs: Math.round(performance.now() - started),
       createdOn,
     });
     let parsed: unknown;
     let parsedOnce = false;
     return {
-      status: response.status,
-      headers: response.headers,
+      status,
+      headers: answer.headers,
       text,
       json<T>() {
         if (!parsedOnce) {
@@ -102,6 +123,45 @@ export class HttpClient {
       },
     };
   }
+}
+
+/** One request on a kept-alive connection, its answer read whole; rejects on a network error or after `timeoutMs`. */
+function exchange(url: URL, method: string, headers: Headers, body: string | undefined, timeoutMs: number): Promise<Exchange> {
+  return new Promise((resolve, reject) => {
+    const outgoing: Record<string, string> = {};
+    headers.forEach((value, name) => {
+      outgoing[name] = value;
+    });
+    if (body !== undefined) outgoing['content-length'] = String(Buffer.byteLength(body));
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      reject(err);
+    };
+    const transport = url.protocol === 'https:' ? https : http;
+    const req = transport.request(url, { method, headers: outgoing, agent: agents[url.protocol as keyof typeof agents] }, (res) => {
+      res.setEncoding('utf8');
+      let text = '';
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('error', fail);
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const answerHeaders = new Headers();
+        for (let i = 0; i < res.rawHeaders.length; i += 2) answerHeaders.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: answerHeaders, text });
+      });
+    });
+    const timer = setTimeout(() => fail(Object.assign(new Error('timed out'), { name: 'TimeoutError' })), timeoutMs);
+    req.on('error', fail);
+    req.end(body);
+  });
 }
 
 /**
@@ -122,7 +182,7 @@ function truncate(text: string): string {
   return text.length > MAX_LOGGED_BODY ? `${text.slice(0, MAX_LOGGED_BODY)}…(truncated)` : text;
 }
 
-function describeFetchError(err: unknown): string {
+function describeError(err: unknown): string {
   if (err instanceof Error) {
     if (err.name === 'TimeoutError') return 'timed out';
     const cause = (err as Error & { cause?: unknown }).cause;
