@@ -223,6 +223,24 @@ describe('RedisQueue', () => {
       expect((await two.pop())?.entry.id).toBe('c3');
     });
 
+    it('share the TPS budget when their clocks disagree: a clock behind spends the later second', async () => {
+      const base = 1_000_000;
+      const ahead = new RedisQueue({ redis, prefix, now: () => base + 1_000 });
+      const behind = new RedisQueue({ redis: second, prefix, now: () => base + 900 });
+      for (let i = 1; i <= 10; i++) await ahead.push('s', 2, { id: `s${i}` }, 'high');
+      const granted: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        for (const queue of [ahead, behind]) {
+          const popped = await queue.pop();
+          if (popped) {
+            granted.push(popped.entry.id);
+            await queue.complete(popped.token);
+          }
+        }
+      }
+      expect(granted).toEqual(['s1', 's2']);
+    });
+
     it('share leases: one releases what the other popped and never finished', async () => {
       const [one, two] = pair({ leaseMs: 60_000 });
       await one.push('a', 0, { id: 'a1' }, 'high');

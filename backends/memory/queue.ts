@@ -319,7 +319,7 @@ class ChannelQueue {
   heap: Heap<ChannelQueue> | undefined;
   heapIndex = -1;
   wakeAt = 0;
-  private second = Number.NaN;
+  private second = Number.NEGATIVE_INFINITY;
   private spent = 0;
 
   constructor(
@@ -360,13 +360,14 @@ class ChannelQueue {
   /** An entry costing more than tps alone may go, but only as the first pop of its second. */
   affords(cost: number, now: number): boolean {
     if (this.tps === 0) return true;
-    const spent = this.second === Math.floor(now / 1000) ? this.spent : 0;
+    // A clock behind the second last spent in (another process's) spends that second's budget.
+    const spent = this.second >= Math.floor(now / 1000) ? this.spent : 0;
     return spent === 0 || spent + cost <= this.tps;
   }
 
   spend(cost: number, now: number): void {
     const second = Math.floor(now / 1000);
-    if (second !== this.second) {
+    if (second > this.second) {
       this.second = second;
       this.spent = 0;
     }

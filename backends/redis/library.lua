@@ -110,7 +110,8 @@ local function nextServeAt(ch)
   -- Nothing in the last TPS_GUARD_MS of a second: it would reach the provider in the next one.
   if NOW >= refill - TPS_GUARD_MS then return refill end
   -- An entry costing more than tps alone may go, but only as the first pop of its second.
-  local spent = ch.second == second and ch.spent or 0
+  -- A clock behind the second last spent in (another process's) spends that second's budget.
+  local spent = ch.second >= second and ch.spent or 0
   if spent == 0 then return NOW end
   if spent + costOf(redis.call('LINDEX', laneKey(ch.name, lane), 0)) <= ch.tps then return NOW end
   -- The budget refills next second, unless a cheaper high entry falls due before then.

@@ -16,8 +16,12 @@ local function serve(ch)
     ch.scheduled = ch.scheduled + 1
   end
   local second = math.floor(NOW / 1000)
-  ch.spent = (ch.second == second and ch.spent or 0) + costOf(line)
-  ch.second = second
+  -- The second never moves back: a process whose clock is behind spends the later second's budget.
+  if second > ch.second then
+    ch.second = second
+    ch.spent = 0
+  end
+  ch.spent = ch.spent + costOf(line)
   ch.last = seq
   ch.waiting = ch.waiting - 1
   ch.inflight = ch.inflight + 1
