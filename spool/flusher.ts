@@ -4,8 +4,10 @@
  * Order: oldest first across all kinds, so a message is stored before the channel log that
  * refers to it and before a status written after it. A document whose `write` is still running
  * holds back every later one until the next pass. With `concurrency` above 1, up to that many
- * consecutive documents of the same kind are replayed at once (a store that batches writes then
- * stores them in one transaction); order between kinds is kept, order within such a run is not.
+ * consecutive documents (of any kind) are read at once and then handed to `replay` one after the
+ * other, in order, without waiting for each to be stored: a store that batches writes takes them
+ * into its batches in that order and stores them together. The next documents wait until all of
+ * them are stored.
  *
  * Outcomes of `replay(kind, payload)` for one document:
  * - resolves: the document is stored and its file deleted. Deletions run alongside the next
@@ -48,7 +50,7 @@ export interface FlushReport {
 export interface SpoolFlusherOptions {
   /** Pause between the end of one pass and the start of the next; default 5000. */
   intervalMs?: number;
-  /** Consecutive documents of one kind replayed at once; default 1 (strictly one at a time). */
+  /** Consecutive documents replayed at once; default 1 (strictly one at a time). */
   concurrency?: number;
   /**
    * Told why a pass the timer ran ended early (the replay error) or failed (a disk error).
@@ -142,10 +144,9 @@ export class SpoolFlusher {
     try {
       const entries = await this.spool.ready();
       for (let at = 0; at < entries.length && !this.stopping; ) {
-        const run = [entries[at]!];
-        while (run.length < this.concurrency && entries[at + run.length]?.kind === run[0]!.kind) run.push(entries[at + run.length]!);
+        const run = entries.slice(at, at + this.concurrency);
         at += run.length;
-        const outcomes = await Promise.all(run.map((entry) => this.replayOne(entry)));
+        const outcomes = await this.replayRun(run);
         outcomes.forEach((outcome, i) => {
           if (outcome === 'quarantined') {
             report.quarantined += 1;
@@ -167,22 +168,36 @@ export class SpoolFlusher {
     return report;
   }
 
-  /** Replays one document: stored, quarantined, or the error that must stop the pass. */
-  private async replayOne(entry: SpoolEntry): Promise<'stored' | 'quarantined' | { stoppedBy: unknown }> {
-    let payload: unknown;
-    try {
-      payload = await this.spool.read(entry);
-    } catch (err) {
-      await this.spool.quarantine(entry, `cannot be read as JSON: ${describeError(err)}`);
-      return 'quarantined';
-    }
-    try {
-      await this.replay(entry.kind, payload);
-      return 'stored';
-    } catch (err) {
-      if (!(err instanceof PermanentSpoolError)) return { stoppedBy: err };
-      await this.spool.quarantine(entry, `rejected by replay: ${describeError(err)}`);
-      return 'quarantined';
-    }
+  /**
+   * Replays consecutive documents: all read first, then each handed to `replay` in order, and
+   * their outcomes awaited together. Each is stored, quarantined, or the error that must stop the
+   * pass.
+   */
+  private async replayRun(run: readonly SpoolEntry[]): Promise<Array<'stored' | 'quarantined' | { stoppedBy: unknown }>> {
+    const payloads = await Promise.all(
+      run.map((entry) => this.spool.read(entry).then((payload) => ({ payload }), (err: unknown) => ({ unreadable: err }))),
+    );
+    const replays = run.map((entry, i) => {
+      const read = payloads[i]!;
+      if ('unreadable' in read) return Promise.resolve({ unreadable: read.unreadable });
+      return this.replay(entry.kind, read.payload).then(
+        () => ({ stored: true }) as const,
+        (err: unknown) => ({ rejected: err }),
+      );
+    });
+    return Promise.all(
+      replays.map(async (replayed, i) => {
+        const result = await replayed;
+        const entry = run[i]!;
+        if ('stored' in result) return 'stored' as const;
+        if ('unreadable' in result) {
+          await this.spool.quarantine(entry, `cannot be read as JSON: ${describeError(result.unreadable)}`);
+          return 'quarantined' as const;
+        }
+        if (!(result.rejected instanceof PermanentSpoolError)) return { stoppedBy: result.rejected };
+        await this.spool.quarantine(entry, `rejected by replay: ${describeError(result.rejected)}`);
+        return 'quarantined' as const;
+      }),
+    );
   }
 }

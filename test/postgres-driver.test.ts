@@ -27,7 +27,8 @@ describe('postgres client: a connection closed with a write buffered', () => {
       sockets.push(socket);
       return socket;
     },
-  });
+    // `socket` is an option of the client its type declarations leave out.
+  } as postgres.Options<{}>);
   afterAll(() => sql.end({ timeout: 1 }));
 
   it('reconnects at once after its connection closed with a write buffered', async () => {

@@ -121,33 +121,37 @@ describe('replay order', () => {
 });
 
 describe('SpoolFlusher', () => {
-  it('with concurrency, replays runs of one kind together but never a kind ahead of an older one', async () => {
+  it('with concurrency, hands a run of any kinds to replay in order, and the next run only once it is stored', async () => {
     const spool = await Spool.open(dir);
-    const kinds: SpoolKind[] = ['msgs', 'msgs', 'msgs', 'logs', 'logs', 'msgs', 'statuses', 'statuses', 'statuses'];
+    const kinds: SpoolKind[] = ['msgs', 'msgs', 'logs', 'logs', 'msgs', 'statuses', 'statuses', 'events', 'msgs'];
     for (const [n, kind] of kinds.entries()) await spool.write(kind, { n });
 
-    // The runs a concurrency of 2 makes: never mixing kinds, at most two long.
-    const runs = [[0, 1], [2], [3, 4], [5], [6, 7], [8]];
+    // The runs a concurrency of 3 makes: consecutive documents, whatever their kind.
+    const runs = [[0, 1, 2], [3, 4, 5], [6, 7, 8]];
     const runOf = (n: number) => runs.findIndex((r) => r.includes(n));
     const finished = new Set<number>();
     const early: string[] = [];
+    const handed: string[] = [];
     let running = 0;
     let widest = 0;
     const flusher = new SpoolFlusher(
       spool,
-      async (_kind, payload) => {
+      async (kind, payload) => {
         const n = (payload as { n: number }).n;
+        handed.push(`${n}:${kind}`);
         for (const m of runs.slice(0, runOf(n)).flat()) if (!finished.has(m)) early.push(`${n} started before ${m} finished`);
         running += 1;
         widest = Math.max(widest, running);
-        await new Promise((r) => setTimeout(r, 5));
+        // Later documents finish first: the order they were handed in is what must hold.
+        await new Promise((r) => setTimeout(r, 20 - 2 * n));
         running -= 1;
         finished.add(n);
       },
-      { concurrency: 2 },
+      { concurrency: 3 },
     );
     expect(await flusher.flush()).toEqual({ replayed: 9, quarantined: 0, remaining: 0 });
-    expect(widest).toBe(2);
+    expect(handed).toEqual(kinds.map((kind, n) => `${n}:${kind}`));
+    expect(widest).toBe(3);
     expect(early).toEqual([]);
   });
 
