@@ -109,6 +109,8 @@ export interface OutgoingJob {
   contactStopped: boolean;
   /** What sending it costs against the channel's TPS (its SMS parts), kept for its retries. */
   cost: number;
+  /** When it was popped, in ms: its cost counts in that wall-clock second of its channel's TPS. */
+  poppedAt?: number;
 }
 
 export type SendOutcome =

@@ -11,6 +11,14 @@ import { splitText } from './split-text.js';
 /** How long a channel pauses when the provider throttles without saying for how long. */
 const DEFAULT_THROTTLE_MS = 1_000;
 
+/**
+ * A send of a rate-limited channel that has not started this long before the end of the second
+ * it was counted in goes back to its lane instead: sent now, it would reach the provider in the
+ * next second, beside that second's whole budget. (The queue already pops nothing in a second's
+ * last TPS_GUARD_MS; this catches a send held up between pop and start, e.g. by a slow claim.)
+ */
+const LATE_START_MS = 20;
+
 export interface SenderDeps {
   backend: Backend;
   handlers: ReadonlyMap<string, ChannelHandler>;
@@ -49,6 +57,9 @@ export class Sender {
     } else if (job.contactStopped) {
       log.error('contact_stopped', 'contact is stopped; message not sent');
       outcome = { kind: 'failed', reason: 'contact_stopped' };
+    } else if (this.tooLateForItsSecond(job)) {
+      log.error('tps_second_passed', 'the second this send was counted in was nearly over; put back to send in a later one');
+      outcome = { kind: 'throttled', until: new Date(this.now()) };
     } else {
       outcome = await this.attempt(handler, job, log);
     }
@@ -65,6 +76,11 @@ export class Sender {
     // An errored send that was its message's last try failed it for good.
     this.deps.metrics?.sendFinished(channel.type, gaveUp ? 'failed' : outcome.kind === 'sent' ? outcome.status : outcome.kind, seconds);
     return outcome;
+  }
+
+  private tooLateForItsSecond(job: OutgoingJob): boolean {
+    if (job.channel.tps === 0 || job.poppedAt === undefined) return false;
+    return this.now() >= (Math.floor(job.poppedAt / 1000) + 1) * 1000 - LATE_START_MS;
   }
 
   private async attempt(handler: ChannelHandler, job: OutgoingJob, log: ChannelLogger): Promise<SendOutcome> {

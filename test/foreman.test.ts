@@ -224,4 +224,27 @@ describe('Foreman and Senders', () => {
     expect(sent).toEqual([]);
     expect(backend.outgoing.get(msg!.uuid)!.failedReason).toBe('contact_stopped');
   });
+
+  it('puts back a rate-limited send whose second is nearly over instead of sending it late', async () => {
+    const { handler, sent } = scriptedHandler({});
+    const backend = new MemoryBackend();
+    let now = Date.UTC(2025, 0, 6, 9, 0, 0, 500);
+    const sender = new Sender({ backend, handlers: new Map([[handler.type, handler]]), baseUrl: 'http://localhost', logger: testLogger, now: () => now });
+    const channel = backend.addChannel({ type: 'fk', tps: 5 });
+    const [msg] = await queueMsgs(backend, channel, 1, 'high', 'm');
+    const job = (await backend.popNextOutgoing())!;
+
+    // Popped at 09:00:00.500 and started at .985: it would reach the provider in the next second.
+    now = Date.UTC(2025, 0, 6, 9, 0, 0, 985);
+    expect(await sender.send({ ...job, poppedAt: Date.UTC(2025, 0, 6, 9, 0, 0, 500) })).toMatchObject({ kind: 'throttled' });
+    expect(sent).toEqual([]);
+    expect(backend.outgoing.get(msg!.uuid)!.status).toBe('queued');
+
+    // Popped again and started within its second: sent.
+    const again = (await backend.popNextOutgoing())!;
+    expect(again.msg.uuid).toBe(msg!.uuid);
+    now = Date.UTC(2025, 0, 6, 9, 0, 1, 100);
+    expect(await sender.send({ ...again, poppedAt: Date.UTC(2025, 0, 6, 9, 0, 1, 20) })).toMatchObject({ kind: 'sent' });
+    expect(sent).toHaveLength(1);
+  });
 });

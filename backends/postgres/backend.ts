@@ -471,7 +471,7 @@ export class PostgresBackend implements Backend {
         claimed.delete(entry.id);
         const channel = job && (await this.channelToSend(job, sentBefore[i]!, now));
         if (job && channel) {
-          jobs.push({ token, msg: job.msg, channel, contactStopped: job.contactStopped, cost: entry.cost ?? 1 });
+          jobs.push({ token, msg: job.msg, channel, contactStopped: job.contactStopped, cost: entry.cost ?? 1, poppedAt: now.getTime() });
           return;
         }
         await this.queue.complete(token);
