@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { startHeraldProcess, type HeraldProcess } from '../test/support/herald-process.js';
+import type { FakeProvider, ProviderLog } from './fake-provider.js';
 
 /** The benchmarks' Postgres server; each run makes its own database on it. */
 export const PG = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -79,11 +80,31 @@ export const AUTH = { authorization: `Bearer ${BENCH_TOKEN}`, 'content-type': 'a
 
 export interface BenchHerald {
   proc: HeraldProcess;
-  /** The run's own database: its name and URL. */
+  /** The run's own database: its name and URL (direct, not through `connectDatabase`). */
   database: string;
   databaseUrl: string;
-  /** Stops the process and removes the run's database, Redis keys and folder. */
+  /** The first process's spool folder (`HERALD_SPOOL_DIR`). */
+  spoolDir: string;
+  /**
+   * Starts one more Herald process on the run's database and Redis prefix, with the same
+   * environment (`env` on top) but a data and spool folder of its own (each process locks its
+   * folders); `stop` stops it too.
+   *
+   * @example const second = await run.addProcess({ HERALD_MAX_WORKERS: '32' });
+   */
+  addProcess(env?: Record<string, string>): Promise<HeraldProcess>;
+  /** Stops the processes and removes the run's database, Redis keys and folder. */
   stop(): Promise<void>;
+}
+
+export interface BenchHeraldOptions {
+  /** Given to the first process as `HERALD_CHANNELS_FILE`. */
+  channels?: unknown[];
+  /**
+   * The database URL Herald is given, made from the run's own (e.g. through a TCP proxy:
+   * `(url) => proxy.url(url)`); default the URL itself.
+   */
+  connectDatabase?: (databaseUrl: string) => string;
 }
 
 /**
@@ -93,31 +114,45 @@ export interface BenchHerald {
  *
  * @example const run = await startBenchHerald('send', { HERALD_MAX_WORKERS: '32' }); … await run.stop();
  */
-export async function startBenchHerald(name: string, env: Record<string, string> = {}, opts: { channels?: unknown[] } = {}): Promise<BenchHerald> {
+export async function startBenchHerald(name: string, env: Record<string, string> = {}, opts: BenchHeraldOptions = {}): Promise<BenchHerald> {
   const database = `herald_bench_${name}`;
   const databaseUrl = await freshDatabase(database);
   const redisPrefix = `herald-bench-${name}-${Date.now()}`;
   const dir = await mkdtemp(join(tmpdir(), `herald-bench-${name}-`));
   const cleanUp = () => cleanUpRun({ database, redisPrefix, dir });
+  const processes: HeraldProcess[] = [];
+  const common = {
+    HERALD_DATABASE_URL: opts.connectDatabase ? opts.connectDatabase(databaseUrl) : databaseUrl,
+    HERALD_REDIS_URL: REDIS,
+    HERALD_REDIS_PREFIX: redisPrefix,
+    HERALD_ADMIN_TOKEN: BENCH_TOKEN,
+  };
+  const folders = (n: number) => {
+    const suffix = n === 0 ? '' : `-${n + 1}`;
+    return { HERALD_DATA_DIR: join(dir, `data${suffix}`), HERALD_SPOOL_DIR: join(dir, `spool${suffix}`) };
+  };
   try {
     const channelsFile = join(dir, 'channels.json');
     if (opts.channels) await writeFile(channelsFile, JSON.stringify(opts.channels));
     const proc = await startHeraldProcess({
-      HERALD_DATABASE_URL: databaseUrl,
-      HERALD_REDIS_URL: REDIS,
-      HERALD_REDIS_PREFIX: redisPrefix,
-      HERALD_DATA_DIR: join(dir, 'data'),
-      HERALD_SPOOL_DIR: join(dir, 'spool'),
-      HERALD_ADMIN_TOKEN: BENCH_TOKEN,
+      ...common,
+      ...folders(0),
       ...(opts.channels ? { HERALD_CHANNELS_FILE: channelsFile } : {}),
       ...env,
     });
+    processes.push(proc);
     return {
       proc,
       database,
       databaseUrl,
+      spoolDir: env.HERALD_SPOOL_DIR ?? folders(0).HERALD_SPOOL_DIR,
+      async addProcess(more = {}) {
+        const next = await startHeraldProcess({ ...common, ...folders(processes.length), ...env, ...more });
+        processes.push(next);
+        return next;
+      },
       async stop() {
-        await proc.stop();
+        await Promise.all(processes.map((p) => p.stop()));
         await cleanUp();
       },
     };
@@ -164,4 +199,146 @@ export async function queueBatches(proc: HeraldProcess, messages: readonly Recor
 /** The distinct messages of the lines a Herald process logged at warn or above. */
 export function warningsOf(proc: HeraldProcess): string[] {
   return [...new Set(proc.logs.filter((l) => typeof l.level === 'number' && l.level >= 40).map((l) => String(l.msg)))];
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * A /proc/<pid>/status field in kB: VmRSS (resident now) or VmHWM (the most it has been).
+ *
+ * @example const peakMiB = (await procStatusKb(proc.child.pid!, 'VmHWM')) / 1024;
+ */
+export async function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+}
+
+/**
+ * Waits until the provider holds `count` requests open; throws after `timeoutMs`.
+ *
+ * @example provider.send('hold'); … await waitUntilHeld(provider, 32); provider.send('answer');
+ */
+export async function waitUntilHeld(provider: FakeProvider, count: number, timeoutMs = 10_000): Promise<void> {
+  for (let waited = 0; (await provider.stats()).held < count; waited += 50) {
+    if (waited > timeoutMs) throw new Error(`the provider holds ${(await provider.stats()).held} requests, not ${count}`);
+    await sleep(50);
+  }
+}
+
+/**
+ * Outgoing messages a Herald process handed to a provider so far, all channel types, from its
+ * `herald_messages_sent_total` metric: which process sent how much when several share the work.
+ *
+ * @example const [a, b] = await Promise.all([proc, second].map(messagesSentBy));
+ */
+export async function messagesSentBy(proc: HeraldProcess): Promise<number> {
+  const text = await (await fetch(`${proc.baseUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('herald_messages_sent_total'))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+/**
+ * The provider's request times (Date.now()) per key: per channel when each channel's `send_url` is
+ * `<provider>/send/<channel uuid>`.
+ *
+ * @example const times = timesByKey(await provider.log()).get(channelUuid) ?? [];
+ */
+export function timesByKey(log: ProviderLog): Map<string, number[]> {
+  const byKey = new Map<string, number[]>();
+  for (let i = 0; i < log.keys.length; i++) {
+    const times = byKey.get(log.keys[i]!) ?? [];
+    times.push(log.times[i]!);
+    byKey.set(log.keys[i]!, times);
+  }
+  return byKey;
+}
+
+/**
+ * The first whole wall-clock second (ms) after both a channel's first provider request and
+ * `notBefore` (e.g. the end of queueing): where its steady window starts (NaN without a request).
+ */
+export function steadyWindowStart(first: number | undefined, notBefore: number): number {
+  if (first === undefined) return NaN;
+  return Math.ceil(Math.max(first, notBefore) / 1000) * 1000;
+}
+
+export interface RateFigures {
+  /** The most requests within one wall-clock second (Date.now() / 1000 floored), over all `times`. */
+  maxPerSecond: number;
+  /** Wall-clock seconds with more requests than `tps`, and seconds with any request. */
+  secondsOver: number;
+  seconds: number;
+  /** Requests inside the steady window / its length (0 when the window has no start). */
+  average: number;
+  requests: number;
+}
+
+/**
+ * How one rate-limited channel was served, counted where the provider sees it: the limit must
+ * hold in every wall-clock second; the average over a steady window shows the limit is reached.
+ *
+ * @example rateFigures(times, 10, steadyWindowStart(times[0], queuedAt), 20)
+ */
+export function rateFigures(times: readonly number[], tps: number, windowStart: number, windowSeconds: number): RateFigures {
+  const perSecond = new Map<number, number>();
+  for (const t of times) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
+  const inWindow = times.filter((t) => t >= windowStart && t < windowStart + windowSeconds * 1000).length;
+  return {
+    maxPerSecond: Math.max(0, ...perSecond.values()),
+    secondsOver: [...perSecond.values()].filter((n) => n > tps).length,
+    seconds: perSecond.size,
+    average: Number.isFinite(windowStart) ? inWindow / windowSeconds : 0,
+    requests: times.length,
+  };
+}
+
+/** "min / avg / max" of `xs`, each with `digits` decimals. */
+export function minAvgMax(xs: readonly number[], digits: number): string {
+  const avg = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return `${Math.min(...xs).toFixed(digits)} / ${avg.toFixed(digits)} / ${Math.max(...xs).toFixed(digits)}`;
+}
+
+export interface PriorityFigures {
+  /** Requests from the small channels seen, up to `smallCount`, and on how many channels. */
+  smallSeen: number;
+  smallChannels: number;
+  /** Seconds from `startedAt` to the `smallCount`th small-channel request (NaN if never). */
+  seconds: number;
+  /** Every provider request up to that one, and how many of them were the big channel's. */
+  requestsUntil: number;
+  bigUntil: number;
+  /** Seconds from `startedAt` until every small channel had its first request, once all had one. */
+  everySmallServedAfter: number | undefined;
+}
+
+/**
+ * Fairness as the provider saw it: one big channel (key `bigKey`) beside small ones, the clock
+ * started at `startedAt`: how long until the small channels' `smallCount` requests were all in,
+ * and what share of the requests until then the big channel took.
+ *
+ * @example priorityFigures(await provider.log(), BIG_UUID, 250, 50, startedAt)
+ */
+export function priorityFigures(log: ProviderLog, bigKey: string, smallCount: number, smallChannelCount: number, startedAt: number): PriorityFigures {
+  let last = -1;
+  let smallSeen = 0;
+  const firstSeen = new Map<string, number>();
+  for (let i = 0; i < log.keys.length && smallSeen < smallCount; i++) {
+    if (log.keys[i] === bigKey) continue;
+    last = i;
+    smallSeen++;
+    if (!firstSeen.has(log.keys[i]!)) firstSeen.set(log.keys[i]!, log.times[i]!);
+  }
+  const until = log.keys.slice(0, last + 1);
+  const firsts = [...firstSeen.values()];
+  return {
+    smallSeen,
+    smallChannels: firstSeen.size,
+    seconds: last >= 0 ? (log.times[last]! - startedAt) / 1000 : NaN,
+    requestsUntil: until.length,
+    bigUntil: until.filter((k) => k === bigKey).length,
+    everySmallServedAfter: firstSeen.size === smallChannelCount ? (Math.max(...firsts) - startedAt) / 1000 : undefined,
+  };
 }
