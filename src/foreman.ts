@@ -18,7 +18,10 @@ export interface ForemanOptions {
 }
 
 /**
- * Pops outgoing messages while a sender slot is free and hands each to the Sender.
+ * Pops outgoing messages while a sender slot is free and hands each to the Sender. A slot is
+ * held while the provider is called; the outcome is recorded after the slot is freed, so a
+ * worker's next message does not wait for the last one's commit (up to `maxWorkers` outcomes may
+ * be recording beyond the sends; more hold back popping). `stop` waits for both.
  *
  * It never sleeps while work is waiting: a pop takes as many messages as there are free sender
  * slots (up to `batch`) in one queue step and one claim, and is followed at once by the next; a
@@ -35,6 +38,8 @@ export class Foreman {
   private readonly batch: number;
   private running = false;
   private loops: Promise<void>[] = [];
+  /** Outcomes handed to the Sender to record and not recorded yet. */
+  private recording = 0;
   /** Messages asked for by the pops under way: each will need a sender slot. */
   private popping = 0;
   private readonly wakeUps = new Set<() => void>();
@@ -77,7 +82,10 @@ export class Foreman {
 
   private async run(): Promise<void> {
     while (this.running) {
-      const free = this.opts.maxWorkers - this.limit.activeCount - this.limit.pendingCount - this.popping;
+      // Outcomes being recorded hold no sender slot, but more of them than there are workers
+      // (the database slower than the providers) hold back popping.
+      const recordingBeyond = Math.max(0, this.recording - this.opts.maxWorkers);
+      const free = this.opts.maxWorkers - this.limit.activeCount - this.limit.pendingCount - this.popping - recordingBeyond;
       if (free <= 0) {
         await this.idle(this.idleWaitMs);
         continue;
@@ -99,7 +107,14 @@ export class Foreman {
         continue;
       }
       for (const job of jobs) {
-        const sending = this.limit(() => this.opts.sender.send(job))
+        const sending = this.limit(() => this.opts.sender.attempt(job))
+          .then((attempt) => {
+            // The slot is free once the provider answered: the next message need not wait for
+            // this outcome's commit.
+            this.recording++;
+            this.wake();
+            return this.opts.sender.record(attempt).finally(() => this.recording--);
+          })
           .catch((err: unknown) => this.opts.logger.error({ err, msg: job.msg.uuid }, 'send failed unexpectedly'))
           .finally(() => {
             this.inFlight.delete(sending);

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Backend, OutgoingJob, SendOutcome } from './backend.js';
 import { callbackUrl } from './channel.js';
-import { ChannelLogger } from './channel-log.js';
+import { ChannelLogger, type ChannelLog } from './channel-log.js';
 import { handlerMaxLength, type ChannelHandler } from './handler.js';
 import { HttpClient } from './http-client.js';
 import { ContactStopped, FailedWithReason, SendError, Throttled } from './send-error.js';
@@ -18,6 +18,15 @@ const DEFAULT_THROTTLE_MS = 1_000;
  * last TPS_GUARD_MS; this catches a send held up between pop and start, e.g. by a slow claim.)
  */
 const LATE_START_MS = 20;
+
+/** A send done but not recorded yet (see `Sender.attempt`). */
+export interface Attempt {
+  job: OutgoingJob;
+  outcome: SendOutcome;
+  log: ChannelLog;
+  /** How long the attempt took. */
+  seconds: number;
+}
 
 export interface SenderDeps {
   backend: Backend;
@@ -44,6 +53,15 @@ export class Sender {
 
   /** Sends one job and records its outcome; never throws, so every token is finished. */
   async send(job: OutgoingJob): Promise<SendOutcome> {
+    return this.record(await this.attempt(job));
+  }
+
+  /**
+   * Calls the provider for one job (or decides not to: no handler, a stopped contact, a TPS
+   * second already over) and says what happened; never throws. The outcome is not recorded yet:
+   * `record` must follow, or the job's token is never finished.
+   */
+  async attempt(job: OutgoingJob): Promise<Attempt> {
     const { channel, msg } = job;
     const handler = this.deps.handlers.get(channel.type);
     const log = new ChannelLogger('msg_send', channel.uuid, []);
@@ -61,20 +79,23 @@ export class Sender {
       log.error('tps_second_passed', 'the second this send was counted in was nearly over; put back to send in a later one');
       outcome = { kind: 'throttled', until: new Date(this.now()) };
     } else {
-      outcome = await this.attempt(handler, job, log);
+      outcome = await this.callProvider(handler, job, log);
     }
-    const seconds = (performance.now() - started) / 1000;
+    return { job, outcome, log: log.finish(), seconds: (performance.now() - started) / 1000 };
+  }
 
+  /** Records an attempt's outcome and finishes its token; never throws. */
+  async record({ job, outcome, log, seconds }: Attempt): Promise<SendOutcome> {
     let gaveUp = false;
     try {
-      ({ gaveUp } = await this.deps.backend.recordSendOutcome(job, outcome, log.finish()));
+      ({ gaveUp } = await this.deps.backend.recordSendOutcome(job, outcome, log));
     } catch (err) {
       // The backend finishes the queue token even when it cannot write; the row keeps its lease,
       // which lapses so the reconciler queues it again, and the sent marker stops a second send.
-      this.deps.logger.error({ err, msg: msg.uuid }, 'send outcome not recorded');
+      this.deps.logger.error({ err, msg: job.msg.uuid }, 'send outcome not recorded');
     }
     // An errored send that was its message's last try failed it for good.
-    this.deps.metrics?.sendFinished(channel.type, gaveUp ? 'failed' : outcome.kind === 'sent' ? outcome.status : outcome.kind, seconds);
+    this.deps.metrics?.sendFinished(job.channel.type, gaveUp ? 'failed' : outcome.kind === 'sent' ? outcome.status : outcome.kind, seconds);
     return outcome;
   }
 
@@ -83,7 +104,7 @@ export class Sender {
     return this.now() >= (Math.floor(job.poppedAt / 1000) + 1) * 1000 - LATE_START_MS;
   }
 
-  private async attempt(handler: ChannelHandler, job: OutgoingJob, log: ChannelLogger): Promise<SendOutcome> {
+  private async callProvider(handler: ChannelHandler, job: OutgoingJob, log: ChannelLogger): Promise<SendOutcome> {
     const { channel, msg } = job;
     try {
       // Inside the try: reading the channel's secrets can itself fail on a misconfigured channel.

@@ -122,7 +122,8 @@ function expectRecovered(queued: string[], provider: FakeProviderServer, statuse
   expect([...sends.keys()].sort()).toEqual([...queued].sort());
   const duplicates = provider.requests.length - sends.size;
   expect(leasedAtKill).toBeGreaterThan(0);
-  expect(leasedAtKill).toBeLessThanOrEqual(MAX_WORKERS);
+  // The sends under way, and outcomes being recorded after their worker moved on: at most one each.
+  expect(leasedAtKill).toBeLessThanOrEqual(2 * MAX_WORKERS);
   expect(duplicates).toBeLessThanOrEqual(leasedAtKill);
 }
 
