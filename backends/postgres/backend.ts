@@ -293,19 +293,7 @@ export class PostgresBackend implements Backend {
 
   async recordSendOutcome(job: OutgoingJob, outcome: SendOutcome, log: ChannelLog): Promise<RecordedOutcome> {
     const target: OutcomeTarget = { uuid: job.msg.uuid, channelUuid: job.channel.uuid, now: this.now() };
-    if (outcome.kind === 'throttled') {
-      // The claim is released first: an entry back in its lane before that would be popped,
-      // found claimed, and dropped.
-      try {
-        await this.outcomes.record({ kind: 'throttled', target, log });
-      } finally {
-        await this.finishToken(job, this.queue.putBack(job.token, outcome.until));
-      }
-      return { gaveUp: false };
-    }
-    // Finished beside the recording, not after it: the entry has left the queue, and its row,
-    // claimed until the outcome is stored, cannot be claimed again meanwhile.
-    const finished = this.finishToken(job, this.queue.complete(job.token));
+    let gaveUp = false;
     try {
       switch (outcome.kind) {
         case 'sent': {
@@ -326,7 +314,7 @@ export class PostgresBackend implements Backend {
           } finally {
             await marked;
           }
-          return { gaveUp: false };
+          break;
         }
         case 'errored': {
           const retryAt = await this.outcomes.record({ kind: 'errored', target, log, reason: outcome.reason, policy: this.retry });
@@ -337,15 +325,25 @@ export class PostgresBackend implements Backend {
               await markNotPushed(this.sql, job.msg.uuid);
             });
           }
-          return { gaveUp: retryAt === null };
+          gaveUp = retryAt === null;
+          break;
         }
         case 'failed':
           await this.outcomes.record({ kind: 'failed', target, log, reason: outcome.reason, stopContact: outcome.stopContact ?? false });
-          return { gaveUp: false };
+          break;
+        case 'throttled':
+          await this.outcomes.record({ kind: 'throttled', target, log });
+          break;
       }
     } finally {
-      await finished;
+      // After the outcome, not beside it: a process that dies before the outcome is stored leaves
+      // the token unfinished, so the queue hands the message out again when its lease ends; and a
+      // throttled message back in its lane before its claim is released would be popped, found
+      // claimed, and dropped.
+      const finish = outcome.kind === 'throttled' ? this.queue.putBack(job.token, outcome.until) : this.queue.complete(job.token);
+      await this.finishToken(job, finish);
     }
+    return { gaveUp };
   }
 
   /**
