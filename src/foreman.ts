@@ -96,12 +96,12 @@ export class Foreman {
       try {
         jobs = await this.opts.backend.popOutgoing(take);
       } catch (err) {
+        this.popping -= take;
         this.opts.logger.error({ err }, 'could not pop the next outgoing messages');
         await this.idle(1_000);
         continue;
-      } finally {
-        this.popping -= take;
       }
+      this.popping -= take;
       if (jobs.length === 0) {
         await this.idle(this.idleWaitMs);
         continue;

@@ -59,6 +59,14 @@ export interface Queue {
  */
 export const TPS_GUARD_MS = 50;
 
+/**
+ * A channel's TPS second never moves back: a process whose clock is behind spends the latest
+ * second any process spent in, so clock skew cannot double a channel's rate. A recorded second
+ * more than this many seconds ahead of the caller's is not honoured but started afresh: a clock
+ * that far off (or stepped back) would otherwise freeze the channel for as long as the skew.
+ */
+export const TPS_MAX_SKEW_SECONDS = 2;
+
 export interface QueueEntry {
   /** The message uuid. */
   id: string;

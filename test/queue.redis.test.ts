@@ -241,6 +241,21 @@ describe('RedisQueue', () => {
       expect(granted).toEqual(['s1', 's2']);
     });
 
+    it('do not honour a TPS second far ahead of their clock (a clock stepped back, or far off)', async () => {
+      const base = 1_000_000;
+      const farAhead = new RedisQueue({ redis, prefix, now: () => base + 3_600_000 });
+      const right = new RedisQueue({ redis: second, prefix, now: () => base });
+      for (let i = 1; i <= 6; i++) await right.push('f', 2, { id: `f${i}` }, 'high');
+      for (let i = 0; i < 2; i++) await farAhead.complete((await farAhead.pop())!.token);
+      expect(await farAhead.pop()).toBeNull();
+      // More than TPS_MAX_SKEW_SECONDS apart: once the channel is looked at again by the right
+      // clock (here a push), its second starts afresh. (Until then it stays parked until the
+      // next second of the clock that parked it: keep clocks synchronised.)
+      await right.push('f', 2, { id: 'f7' }, 'high');
+      const popped = [await right.pop(), await right.pop(), await right.pop()];
+      expect(popped.map((p) => p?.entry.id ?? null)).toEqual(['f3', 'f4', null]);
+    });
+
     it('share leases: one releases what the other popped and never finished', async () => {
       const [one, two] = pair({ leaseMs: 60_000 });
       await one.push('a', 0, { id: 'a1' }, 'high');

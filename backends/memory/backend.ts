@@ -250,7 +250,7 @@ export class MemoryBackend implements Backend {
         channel,
         contactStopped: this.stopped.has(contactKey(msg.orgUuid, msg.urn)),
         cost: msg.cost,
-        poppedAt: Date.now(),
+        poppedAt: this.now().getTime(),
       };
     }
   }

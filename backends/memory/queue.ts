@@ -42,7 +42,7 @@
  * - Time comes only from `now`, so tests drive it; it is assumed never to go backwards.
  */
 import type { Priority } from '../../src/msg.js';
-import { checkedPush, TPS_GUARD_MS, type Popped, type Queue, type QueueEntry } from '../../src/queue.js';
+import { checkedPush, TPS_GUARD_MS, TPS_MAX_SKEW_SECONDS, type Popped, type Queue, type QueueEntry } from '../../src/queue.js';
 
 export interface MemoryQueueOptions {
   /** Millisecond clock; default `Date.now`. */
@@ -360,14 +360,18 @@ class ChannelQueue {
   /** An entry costing more than tps alone may go, but only as the first pop of its second. */
   affords(cost: number, now: number): boolean {
     if (this.tps === 0) return true;
-    // A clock behind the second last spent in (another process's) spends that second's budget.
-    const spent = this.second >= Math.floor(now / 1000) ? this.spent : 0;
+    const spent = this.honoured(Math.floor(now / 1000)) ? this.spent : 0;
     return spent === 0 || spent + cost <= this.tps;
+  }
+
+  /** Whether the second last spent in still counts for a caller in `second` (see TPS_MAX_SKEW_SECONDS). */
+  honoured(second: number): boolean {
+    return this.second >= second && this.second <= second + TPS_MAX_SKEW_SECONDS;
   }
 
   spend(cost: number, now: number): void {
     const second = Math.floor(now / 1000);
-    if (second > this.second) {
+    if (!this.honoured(second)) {
       this.second = second;
       this.spent = 0;
     }

@@ -275,18 +275,24 @@ export class PostgresBackend implements Backend {
 
   async popOutgoing(max: number): Promise<OutgoingJob[]> {
     for (;;) {
+      // The time the queue counts these pops in, for the Sender's check against their TPS second.
+      const poppedAt = this.now();
       const popped = await this.queue.popMany(max);
       if (popped.length === 0) return [];
-      let jobs: OutgoingJob[];
+      let claimed: Map<string, Claimed>;
+      let sentBefore: boolean[];
       try {
-        jobs = await this.claim(popped);
+        // The markers first: nothing is claimed unless it is known whether each was sent.
+        sentBefore = await Promise.all(popped.map((p) => this.queue.wasSent(p.entry.id)));
+        claimed = await claimOutgoing(this.sql, popped.map((p) => p.entry.id), poppedAt, new Date(poppedAt.getTime() + this.leaseMs));
       } catch (err) {
-        // The database could not say whether to send them: back to the head of their lanes, in
-        // order, rather than dropped until the reconciler's next look.
-        const retryAt = new Date(this.now().getTime() + 1_000);
-        await Promise.all(popped.map((p) => this.queue.putBack(p.token, retryAt).catch(() => {})));
+        // The queue or the database could not say whether to send them (and nothing was
+        // claimed): back to the head of their lanes, in order, rather than dropped until the
+        // reconciler's next look.
+        await this.putBackSoon(popped);
         throw err;
       }
+      const jobs = await this.jobsOf(popped, claimed, sentBefore, poppedAt);
       if (jobs.length > 0) return jobs;
     }
   }
@@ -341,7 +347,7 @@ export class PostgresBackend implements Backend {
       // throttled message back in its lane before its claim is released would be popped, found
       // claimed, and dropped.
       const finish = outcome.kind === 'throttled' ? this.queue.putBack(job.token, outcome.until) : this.queue.complete(job.token);
-      await this.finishToken(job, finish);
+      await this.finishToken(job.token, job.msg.uuid, finish);
     }
     return { gaveUp };
   }
@@ -351,8 +357,8 @@ export class PostgresBackend implements Backend {
    * cannot finish now (Redis down) comes back when its lease ends, and its row, no longer
    * claimable, is then skipped.
    */
-  private finishToken(job: OutgoingJob, finish: Promise<void>): Promise<void> {
-    return finish.catch((err: unknown) => this.logger?.warn({ err, msg: job.msg.uuid }, 'queue token not finished; its lease will release it'));
+  private finishToken(token: string, msgUuid: string, finish: Promise<void>): Promise<void> {
+    return finish.catch((err: unknown) => this.logger?.warn({ err, msg: msgUuid, token }, 'queue token not finished; its lease will release it'));
   }
 
   /**
@@ -449,33 +455,36 @@ export class PostgresBackend implements Backend {
   }
 
   /**
-   * Claims the popped messages in one statement and answers the jobs to send. Every other token
-   * is finished here: a message not claimable (claimed elsewhere, already sent, a duplicate entry)
-   * is skipped; one whose sent marker is set is recorded `wired`; one whose channel was deleted
-   * is failed.
+   * The jobs to send among popped entries whose messages were just claimed, in pop order. Every
+   * other token is finished here: a message not claimable (claimed elsewhere, already sent, a
+   * duplicate entry) is skipped; one whose sent marker is set is recorded `wired`; one whose
+   * channel was deleted is failed. An entry that cannot be settled now (the database or the
+   * queue failing) goes back to its lane; its claim lapses, and its marker stops a second send.
    */
-  private async claim(popped: readonly Popped[]): Promise<OutgoingJob[]> {
-    const now = this.now();
-    const uuids = popped.map((p) => p.entry.id);
-    const [sentBefore, claimed] = await Promise.all([
-      Promise.all(uuids.map((uuid) => this.queue.wasSent(uuid))),
-      claimOutgoing(this.sql, uuids, now, new Date(now.getTime() + this.leaseMs)),
-    ]);
-    const jobs: OutgoingJob[] = [];
-    await Promise.all(
-      popped.map(async ({ token, entry }, i) => {
+  private async jobsOf(popped: readonly Popped[], claimed: Map<string, Claimed>, sentBefore: readonly boolean[], poppedAt: Date): Promise<OutgoingJob[]> {
+    const settled = await Promise.allSettled(
+      popped.map(async ({ token, entry }, i): Promise<OutgoingJob | null> => {
         const job = claimed.get(entry.id);
         // A uuid popped twice in one go is claimed once: the first entry sends it.
         claimed.delete(entry.id);
-        const channel = job && (await this.channelToSend(job, sentBefore[i]!, now));
-        if (job && channel) {
-          jobs.push({ token, msg: job.msg, channel, contactStopped: job.contactStopped, cost: entry.cost ?? 1, poppedAt: now.getTime() });
-          return;
-        }
-        await this.queue.complete(token);
+        const channel = job && (await this.channelToSend(job, sentBefore[i]!, poppedAt));
+        if (job && channel) return { token, msg: job.msg, channel, contactStopped: job.contactStopped, cost: entry.cost ?? 1, poppedAt: poppedAt.getTime() };
+        await this.finishToken(token, entry.id, this.queue.complete(token));
+        return null;
       }),
     );
-    return jobs;
+    const failed = popped.filter((_, i) => settled[i]!.status === 'rejected');
+    if (failed.length > 0) {
+      this.logger?.warn({ err: (settled.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason, count: failed.length }, 'popped messages not settled; put back');
+      await this.putBackSoon(failed);
+    }
+    return settled.flatMap((s) => (s.status === 'fulfilled' && s.value ? [s.value] : []));
+  }
+
+  /** Puts popped entries back at the head of their lanes, due in a second. */
+  private async putBackSoon(popped: readonly Popped[]): Promise<void> {
+    const retryAt = new Date(this.now().getTime() + 1_000);
+    await Promise.all(popped.map((p) => this.queue.putBack(p.token, retryAt).catch(() => {})));
   }
 
   /**

@@ -5,7 +5,7 @@
 -- ARGV[1]: the key prefix, from which per-channel keys are built (which channel a pop serves or a
 --          lease release touches is only known inside the script).
 -- ARGV[2]: now, in milliseconds, from the caller's clock. Nothing here reads the server's TIME.
--- TPS_GUARD_MS: defined ahead of this file by scripts.ts, from src/queue.ts.
+-- TPS_GUARD_MS, TPS_MAX_SKEW_SECONDS: defined ahead of this file by scripts.ts, from src/queue.ts.
 --
 -- A script reads each channel's hash once into a table (`channel`), works on the table, and must
 -- end with `saveChannels()`, which writes every table it read back in one HSET each.
@@ -96,6 +96,12 @@ local function promoteDue(ch)
   return tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
 end
 
+-- Whether a channel's recorded TPS second still counts for a caller in `second`: it is that
+-- second, or a later one another process's clock reached (not more than TPS_MAX_SKEW_SECONDS on).
+local function honoured(ch, second)
+  return ch.second >= second and ch.second <= second + TPS_MAX_SKEW_SECONDS
+end
+
 -- NOW if the channel can be served now; otherwise when that may change (its pause ends, its next
 -- scheduled item is due, the next second refills its budget); nil if nothing waits.
 local function nextServeAt(ch)
@@ -110,8 +116,7 @@ local function nextServeAt(ch)
   -- Nothing in the last TPS_GUARD_MS of a second: it would reach the provider in the next one.
   if NOW >= refill - TPS_GUARD_MS then return refill end
   -- An entry costing more than tps alone may go, but only as the first pop of its second.
-  -- A clock behind the second last spent in (another process's) spends that second's budget.
-  local spent = ch.second >= second and ch.spent or 0
+  local spent = honoured(ch, second) and ch.spent or 0
   if spent == 0 then return NOW end
   if spent + costOf(redis.call('LINDEX', laneKey(ch.name, lane), 0)) <= ch.tps then return NOW end
   -- The budget refills next second, unless a cheaper high entry falls due before then.

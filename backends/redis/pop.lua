@@ -16,8 +16,9 @@ local function serve(ch)
     ch.scheduled = ch.scheduled + 1
   end
   local second = math.floor(NOW / 1000)
-  -- The second never moves back: a process whose clock is behind spends the later second's budget.
-  if second > ch.second then
+  -- The second never moves back (within TPS_MAX_SKEW_SECONDS): a process whose clock is behind
+  -- spends the later second's budget.
+  if not honoured(ch, second) then
     ch.second = second
     ch.spent = 0
   end

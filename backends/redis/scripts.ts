@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { TPS_GUARD_MS } from '../../src/queue.js';
+import { TPS_GUARD_MS, TPS_MAX_SKEW_SECONDS } from '../../src/queue.js';
 
 /** The queue's operations, one Lua script each (`<file>.lua` beside this file). */
 const files = {
@@ -20,7 +20,7 @@ export const QUEUE_KEYS = ['ready', 'parked', 'leases', 'tokens', 'seq', 'total'
 
 const read = (file: string): string => readFileSync(new URL(`./${file}.lua`, import.meta.url), 'utf8');
 // The queue-wide constants the scripts share with the memory queue, defined ahead of the library.
-const library = `local TPS_GUARD_MS = ${TPS_GUARD_MS}\n${read('library')}`;
+const library = `local TPS_GUARD_MS, TPS_MAX_SKEW_SECONDS = ${TPS_GUARD_MS}, ${TPS_MAX_SKEW_SECONDS}\n${read('library')}`;
 /** Each operation's full source, read once when this module loads. */
 const sources = Object.fromEntries(
   Object.entries(files).map(([operation, file]) => [operation, `${library}\n${read(file)}`]),

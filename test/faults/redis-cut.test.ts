@@ -167,8 +167,9 @@ describe('Redis cut while Herald sends', () => {
     expect(queuedDuringCut.every((uuid) => afterHeal.has(uuid))).toBe(true);
     // Only a send in flight at the cut could go out twice; and since Postgres stayed up, each of
     // those outcomes was recorded despite the cut, so none did.
+    // Claimed at the cut: the sends under way and the outcomes being recorded, at most a worker's worth each.
     expect(inFlightAtCut).toBeGreaterThan(0);
-    expect(inFlightAtCut).toBeLessThanOrEqual(MAX_WORKERS);
+    expect(inFlightAtCut).toBeLessThanOrEqual(2 * MAX_WORKERS);
     expect(provider.requests.length - sends.size).toBe(0);
   }, 60_000);
 });
