@@ -66,8 +66,9 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
     }
 
     async function setup(opts: Partial<PostgresBackendOptions> & { queue?: Queue; keepQueue?: boolean; tps?: number } = {}): Promise<Setup> {
-      // On a second boundary and then some: a rate-limited channel pops nothing in the last TPS_GUARD_MS of a second.
-      let clock = Math.floor(Date.now() / 1000) * 1000 + 100;
+      // 100 ms into a second (a rate-limited channel pops nothing in the last TPS_GUARD_MS of one),
+      // and in the past, so what it stores is due for a backend on the real clock too.
+      let clock = Math.floor(Date.now() / 1000) * 1000 - 900;
       const queue = new MemoryQueue({ now: () => clock });
       const commits: CommitStats[] = [];
       const backend = await PostgresBackend.create({

@@ -47,12 +47,16 @@ export class OutcomeCommitter {
 
 async function recordOutcomes(tx: postgres.TransactionSql, jobs: readonly OutcomeJob[]): Promise<Array<Date | null>> {
   const sent = jobs.flatMap((job) => (job.kind === 'sent' ? [job] : []));
+  // The other outcomes lock their messages one by one, in uuid order like every batch here.
+  const byUuid = jobs.map((_, i) => i).sort((a, b) => (jobs[a]!.target.uuid < jobs[b]!.target.uuid ? -1 : 1));
   const [, , ...others] = await Promise.all([
     recordSent(tx, sent),
     insertChannelLogs(tx, jobs.map((job) => job.log)),
-    ...jobs.map((job) => recordOther(tx, job)),
+    ...byUuid.map((i) => recordOther(tx, jobs[i]!)),
   ]);
-  return others;
+  const results = new Array<Date | null>(jobs.length);
+  byUuid.forEach((i, k) => (results[i] = others[k]!));
+  return results;
 }
 
 async function recordOther(tx: postgres.TransactionSql, job: OutcomeJob): Promise<Date | null> {

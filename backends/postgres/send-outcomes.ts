@@ -65,9 +65,13 @@ const MOVES_ON_SENT = {
 /**
  * Sends their providers accepted, all in one statement plus one for their ids: each message's
  * ids, `sent_on`, the lease cleared, and its status moved forward (a delivery report that raced
- * ahead is kept) with a history row and a `message.status` event. Locks the messages in uuid
- * order, so concurrent batches cannot deadlock on each other. The ids are stored beside the
- * message, so a report arriving meanwhile is matched by the in-process cache until this commits.
+ * ahead is kept) with a history row and a `message.status` event. The ids go first (their rows
+ * key-share-lock their messages, in uuid order), so a delivery report arriving meanwhile is
+ * matched by the in-process cache and applied before this takes its message's row lock; the
+ * messages are then locked in uuid order, as the status committer locks its own. A deadlock with
+ * a concurrent status batch is still possible when this batch's other outcomes (locked in job
+ * order) interleave with it: Postgres breaks it within `deadlock_timeout` (1 s) and the group
+ * commit retries each outcome alone.
  * Channel logs are the caller's (see OutcomeCommitter).
  *
  * @example await recordSent(tx, [{ target, status: 'wired', externalIds: ['SM123'] }]);
@@ -79,13 +83,15 @@ export async function recordSent(db: Db, sends: readonly SentOutcome[]): Promise
   for (const { target, externalIds } of sends) {
     for (const externalId of externalIds) ids.set(`${target.channelUuid} ${externalId}`, { channelUuid: target.channelUuid, externalId, msgUuid: target.uuid });
   }
+  const rows = [...ids.values()];
   const storeIds =
-    ids.size === 0
+    rows.length === 0
       ? null
       : db`
           insert into msg_external_ids (channel_uuid, external_id, msg_uuid)
-          select * from unnest(${[...ids.values()].map((i) => i.channelUuid)}::uuid[], ${[...ids.values()].map((i) => i.externalId)}::text[],
-            ${[...ids.values()].map((i) => i.msgUuid)}::uuid[])
+          select * from unnest(${rows.map((i) => i.channelUuid)}::uuid[], ${rows.map((i) => i.externalId)}::text[], ${rows.map((i) => i.msgUuid)}::uuid[])
+            as i(channel_uuid, external_id, msg_uuid)
+          order by i.msg_uuid
           on conflict (channel_uuid, external_id) do update set msg_uuid = excluded.msg_uuid, created_on = now()`.execute();
   const moveAll = db`
     with input as (
