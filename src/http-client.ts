@@ -28,7 +28,15 @@ const MAX_LOGGED_BODY = 64 * 1024;
  * quarter of fetch's CPU per request (about 130 µs against 530 µs, server included), and sending
  * is mostly that.
  */
-const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
+const agents = {
+  // An idle connection is closed after 4 s (or sooner when the provider's Keep-Alive says so),
+  // before most servers drop theirs.
+  'http:': new http.Agent({ keepAlive: true, timeout: 4_000 }),
+  'https:': new https.Agent({ keepAlive: true, timeout: 4_000 }),
+};
+
+/** Sent unless the handler sets them: some providers' firewalls refuse requests without them. */
+const DEFAULT_HEADERS = { 'user-agent': 'Herald', accept: '*/*' };
 
 /** The answer to one request, its body read whole. */
 interface Exchange {
@@ -84,9 +92,16 @@ export class HttpClient {
     const started = performance.now();
     const createdOn = new Date();
     const requestDump = dumpHttp(`${method} ${url}`, headers, truncate(body ?? ''));
+    for (const [name, value] of Object.entries(DEFAULT_HEADERS)) if (!headers.has(name)) headers.set(name, value);
     let answer: Exchange;
     try {
-      answer = await exchange(target, method, headers, body, init.timeoutMs ?? this.timeoutMs);
+      const timeoutMs = init.timeoutMs ?? this.timeoutMs;
+      answer = await exchange(target, method, headers, body, timeoutMs).catch((err: unknown) => {
+        // A kept-alive connection the provider closed just as it was reused: the request never
+        // reached it, so it is sent once more on a new connection.
+        if (err instanceof StaleConnection) return exchange(target, method, headers, body, timeoutMs);
+        throw err;
+      });
     } catch (err) {
       const elapsedMs = Math.round(performance.now() - started);
       const reason = this.log.redact(describeError(err));
@@ -125,6 +140,9 @@ export class HttpClient {
   }
 }
 
+/** A reused kept-alive connection closed by the provider before it answered anything. */
+class StaleConnection extends Error {}
+
 /** One request on a kept-alive connection, its answer read whole; rejects on a network error or after `timeoutMs`. */
 function exchange(url: URL, method: string, headers: Headers, body: string | undefined, timeoutMs: number): Promise<Exchange> {
   return new Promise((resolve, reject) => {
@@ -142,7 +160,9 @@ function exchange(url: URL, method: string, headers: Headers, body: string | und
       reject(err);
     };
     const transport = url.protocol === 'https:' ? https : http;
+    let answered = false;
     const req = transport.request(url, { method, headers: outgoing, agent: agents[url.protocol as keyof typeof agents] }, (res) => {
+      answered = true;
       res.setEncoding('utf8');
       let text = '';
       res.on('data', (chunk: string) => {
@@ -159,7 +179,10 @@ function exchange(url: URL, method: string, headers: Headers, body: string | und
       });
     });
     const timer = setTimeout(() => fail(Object.assign(new Error('timed out'), { name: 'TimeoutError' })), timeoutMs);
-    req.on('error', fail);
+    req.on('error', (err: Error & { code?: string }) => {
+      const stale = req.reusedSocket && !answered && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+      fail(stale ? new StaleConnection(err.message) : err);
+    });
     req.end(body);
   });
 }

@@ -84,6 +84,35 @@ describe('HttpClient', () => {
       expect(logged!.response).toMatch(/^HTTP 201 Created\r\n[^]*x-request-id: r1[^]*héllo 👋/);
     });
 
+    it('sends a user agent unless the handler sets one', async () => {
+      const agents: Array<string | undefined> = [];
+      handle = (req, _body, res) => {
+        agents.push(req.headers['user-agent']);
+        res.end('ok');
+      };
+      await client().http.request(`${base}/a`);
+      await client().http.request(`${base}/b`, { headers: { 'User-Agent': 'Custom/1' } });
+      expect(agents).toEqual(['Herald', 'Custom/1']);
+    });
+
+    it('sends again, once, on a new connection when a kept-alive one was closed under it', async () => {
+      const served = new WeakMap<object, number>();
+      let requests = 0;
+      handle = (req, _body, res) => {
+        requests++;
+        const n = (served.get(req.socket) ?? 0) + 1;
+        served.set(req.socket, n);
+        // The second request on a connection: closed without an answer, as a server dropping an
+        // idle connection just as it is reused.
+        if (n === 2) req.socket.destroy();
+        else res.end(`answer ${requests}`);
+      };
+      const { http } = client();
+      expect((await http.request(`${base}/one`, { body: 'x' })).text).toBe('answer 1');
+      expect((await http.request(`${base}/two`, { body: 'y' })).text).toBe('answer 3');
+      expect(requests).toBe(3);
+    });
+
     it('returns a redirect as it is, without following it', async () => {
       let requests = 0;
       handle = (_req, _body, res) => {
