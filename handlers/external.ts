@@ -361,8 +361,8 @@ function fillTemplate(template: string, vars: TemplateVariables, encoding: Encod
 }
 
 /**
- * `fetch` refuses a URL with credentials in it (`https://user:pass@host/…`), so they are taken
- * out and sent as HTTP Basic authorization instead, as curl or a browser would. A configured
+ * Credentials in a URL (`https://user:pass@host/…`) are taken out and sent as HTTP Basic
+ * authorization instead, as curl or a browser would. A configured
  * `send_authorization` or `Authorization` header still wins over them.
  */
 function credentialsAsBasicAuth(url: string): { url: string; authorization?: string } {

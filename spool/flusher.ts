@@ -1,13 +1,13 @@
 /**
  * Replays the spool into storage once it is back: at `start`, then `intervalMs` after each pass.
  *
- * Order: oldest first across all kinds, so a message is stored before the channel log that
- * refers to it and before a status written after it. A document whose `write` is still running
- * holds back every later one until the next pass. With `concurrency` above 1, up to that many
- * consecutive documents (of any kind) are read at once and then handed to `replay` one after the
- * other, in order, without waiting for each to be stored: a store that batches writes takes them
- * into its batches in that order and stores them together. The next documents wait until all of
- * them are stored.
+ * Order: oldest first across all kinds, and a document whose `write` is still running holds back
+ * every later one until the next pass. With `concurrency` 1, each document is stored before the
+ * next is replayed. With `concurrency` above 1, up to that many consecutive documents (of any
+ * kind) are read at once and handed to `replay` one after the other, in order, without waiting
+ * for each to be stored; the next documents wait until all of them are. Order within that window
+ * is then the store's: one that batches each kind's writes in the order given keeps the order
+ * within a kind, but documents of different kinds in one window may be committed in either order.
  *
  * Outcomes of `replay(kind, payload)` for one document:
  * - resolves: the document is stored and its file deleted. Deletions run alongside the next

@@ -3,6 +3,9 @@ import type { Urn } from './urn.js';
 /** Where a message is in its life. Statuses only move forward (see `status-rules.ts`). */
 export type MsgStatus = 'pending' | 'queued' | 'wired' | 'sent' | 'delivered' | 'read' | 'errored' | 'failed';
 
+/** Every status, in the order a message usually goes through them. */
+export const MSG_STATUSES: readonly MsgStatus[] = ['pending', 'queued', 'wired', 'sent', 'delivered', 'read', 'errored', 'failed'];
+
 /** `high` for replies and single sends, `bulk` for broadcasts; high always drains first. */
 export type Priority = 'high' | 'bulk';
 

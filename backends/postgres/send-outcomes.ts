@@ -1,6 +1,6 @@
 import { newUuid } from '../../src/uuid.js';
 import type { ChannelLog } from '../../src/channel-log.js';
-import type { MsgStatus } from '../../src/msg.js';
+import { MSG_STATUSES, type MsgStatus } from '../../src/msg.js';
 import { retryDelayMs, type RetryPolicy } from '../../src/retry.js';
 import { canTransition } from '../../src/status-rules.js';
 import type { Urn } from '../../src/urn.js';
@@ -55,12 +55,8 @@ export interface SentOutcome {
   externalIds: readonly string[];
 }
 
-const STATUSES: readonly MsgStatus[] = ['pending', 'queued', 'wired', 'sent', 'delivered', 'read', 'errored', 'failed'];
-/** The statuses a message may be in for a send's `wired`/`sent` to move it (status-rules.ts). */
-const MOVES_ON_SENT = {
-  from: STATUSES.flatMap((from) => (['wired', 'sent'] as const).filter((to) => canTransition(from, to)).map(() => from)),
-  to: STATUSES.flatMap((from) => (['wired', 'sent'] as const).filter((to) => canTransition(from, to))),
-};
+/** Every (from, to) move a send's `wired` or `sent` may make, by status-rules.ts. */
+const MOVES_ON_SENT = MSG_STATUSES.flatMap((from) => (['wired', 'sent'] as const).filter((to) => canTransition(from, to)).map((to) => ({ from, to })));
 
 /**
  * Sends their providers accepted, all in one statement plus one for their ids: each message's
@@ -99,7 +95,7 @@ export async function recordSent(db: Db, sends: readonly SentOutcome[]): Promise
         ${sends.map((s) => s.status)}::text[], ${sends.map((s) => s.externalIds[0] ?? null)}::text[], ${sends.map((s) => iso(s.target.now))}::text[])
         with ordinality as i(uuid, channel_uuid, status, external_id, at, n)
     ),
-    moves as (select * from unnest(${MOVES_ON_SENT.from}::text[], ${MOVES_ON_SENT.to}::text[]) as a(from_status, to_status)),
+    moves as (select * from unnest(${MOVES_ON_SENT.map((m) => m.from)}::text[], ${MOVES_ON_SENT.map((m) => m.to)}::text[]) as a(from_status, to_status)),
     locked as (
       select m.uuid, m.org_uuid, m.status from msgs m where m.uuid in (select uuid from input) order by m.uuid for update
     ),

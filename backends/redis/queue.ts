@@ -37,9 +37,10 @@
  * entry may have fallen due that this second's budget cannot afford; if not, re-place it and take
  * the next), pop its head from `high`, else `bulk`, reschedule the rest of a compound item
  * `compoundDelayMs` later, spend its cost, count it in flight, record its lease, and re-place the
- * channel; `popMany` repeats the last three steps up to its count in the same script, so its
- * entries are the ones that many pops in a row would return. Every other operation also starts by releasing expired leases and re-places the
- * channels it changes, exactly as the memory queue does with its heaps.
+ * channel. `popMany` repeats everything after the re-placing of parked channels (the choice of
+ * channel included) up to its count in the same script, so its entries are the ones that many
+ * pops in a row would return. Every other operation also starts by releasing expired leases and
+ * re-places the channels it changes, exactly as the memory queue does with its heaps.
  *
  * Trade-offs
  * - One round trip and O(log channels) Redis commands per operation, plus the work that is due

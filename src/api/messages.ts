@@ -5,7 +5,7 @@ import type { Backend, NewMsgOut, QueueResult } from '../backend.js';
 import type { Channel } from '../channel.js';
 import { smsSegments } from '../gsm7.js';
 import { handlerMaxLength, type ChannelHandler } from '../handler.js';
-import type { MsgStatus, Priority } from '../msg.js';
+import { MSG_STATUSES, type MsgStatus, type Priority } from '../msg.js';
 import { splitText } from '../split-text.js';
 import { normalizeUrn, UrnError, urnScheme, type Urn } from '../urn.js';
 import type { ApiEnv } from './auth.js';
@@ -16,7 +16,6 @@ import type { ApiStore, Caller, MsgView } from './store.js';
 /** Most messages one batch request may queue (CONTRACT §3). */
 export const MAX_BATCH = 1_000;
 const MAX_TEXT = 10_000;
-const STATUSES: readonly MsgStatus[] = ['pending', 'queued', 'wired', 'sent', 'delivered', 'read', 'errored', 'failed'];
 
 const attachment = z
   .string()
@@ -229,7 +228,7 @@ function listFilter(c: Context) {
   for (const key of Object.keys(q)) if (!known.has(key)) problems.push({ field: key, message: `unknown filter (known: ${[...known].join(', ')})` });
   if (q.direction !== undefined && q.direction !== 'in' && q.direction !== 'out') problems.push({ field: 'direction', message: 'must be "in" or "out"' });
   if (q.channel !== undefined && !z.uuid().safeParse(q.channel).success) problems.push({ field: 'channel', message: 'must be a channel uuid' });
-  if (q.status !== undefined && !(STATUSES as readonly string[]).includes(q.status)) problems.push({ field: 'status', message: `must be one of ${STATUSES.join(', ')}` });
+  if (q.status !== undefined && !(MSG_STATUSES as readonly string[]).includes(q.status)) problems.push({ field: 'status', message: `must be one of ${MSG_STATUSES.join(', ')}` });
   if (q.after !== undefined && !z.uuid().safeParse(q.after).success) problems.push({ field: 'after', message: 'must be a message uuid (the previous page\'s "next")' });
   let urn: Urn | undefined;
   if (q.urn !== undefined) {
