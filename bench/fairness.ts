@@ -24,7 +24,7 @@
  * the small channels had had every request (the baseline).
  */
 import { FakeProvider } from './fake-provider.js';
-import { admin, queueBatches, startBenchHerald, warningsOf, type BenchHerald } from './support.js';
+import { admin, priorityFigures, queueBatches, sleep, startBenchHerald, waitUntilHeld, warningsOf, type BenchHerald } from './support.js';
 
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 32);
 const BIG = Number(process.env.BENCH_BIG ?? 50_000);
@@ -34,7 +34,6 @@ const SMALL = SMALL_CHANNELS * SMALL_EACH;
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 300) * 1000;
 const BATCH = 1_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const uuidOf = (i: number) => `0191e180-7d60-7000-8000-${(0xa94000 + i).toString(16).padStart(12, '0')}`;
 const BIG_UUID = uuidOf(0);
 
@@ -70,10 +69,7 @@ try {
   await queueBatches(proc, big, BATCH);
   await queueBatches(proc, small, BATCH);
   queueSeconds = (performance.now() - queueStarted) / 1000;
-  for (let waited = 0; (await provider.stats()).held < WORKERS; waited += 50) {
-    if (waited > 10_000) throw new Error(`the provider holds ${(await provider.stats()).held} requests, not ${WORKERS}`);
-    await sleep(50);
-  }
+  await waitUntilHeld(provider, WORKERS);
   startedAt = Date.now();
   provider.send('answer');
   for (;;) {
@@ -94,27 +90,9 @@ try {
   await admin.end();
 }
 
-// Up to the last small-channel request.
-let last = -1;
-let smallSeen = 0;
-const smallChannelsSeen = new Set<string>();
-for (let i = 0; i < log!.keys.length; i++) {
-  if (log!.keys[i] !== BIG_UUID) {
-    last = i;
-    smallSeen++;
-    smallChannelsSeen.add(log!.keys[i]!);
-    if (smallSeen === SMALL) break;
-  }
-}
-const until = log!.keys.slice(0, last + 1);
-const bigUntil = until.filter((k) => k === BIG_UUID).length;
-const seconds = last >= 0 ? (log!.times[last]! - startedAt) / 1000 : NaN;
-const rate = until.length / seconds;
-// When half of the small channels had been served their first message: are they reached early?
-const firstSeen = new Map<string, number>();
-for (let i = 0; i <= last; i++) if (log!.keys[i] !== BIG_UUID && !firstSeen.has(log!.keys[i]!)) firstSeen.set(log!.keys[i]!, log!.times[i]!);
-const firsts = [...firstSeen.values()].sort((a, b) => a - b);
-const everyFirst = firsts.length === SMALL_CHANNELS ? ((firsts.at(-1)! - startedAt) / 1000).toFixed(2) : `${firsts.length} channels`;
+const f = priorityFigures(log!, BIG_UUID, SMALL, SMALL_CHANNELS, startedAt);
+const rate = f.requestsUntil / f.seconds;
+const everyFirst = f.everySmallServedAfter !== undefined ? f.everySmallServedAfter.toFixed(2) : `${f.smallChannels} channels`;
 
 console.log(
   `\nfairness: 1 External channel with ${BIG} bulk + ${SMALL_CHANNELS} with ${SMALL_EACH} high each, ${WORKERS} workers, queued in ${queueSeconds.toFixed(1)} s ` +
@@ -124,5 +102,5 @@ console.log('| run | high sent | all high sent after, s | every small channel se
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 const notes = [timedOut ? `TIMED OUT after ${TIMEOUT_MS / 1000} s` : '', warnings.length > 0 ? `logs: ${warnings.slice(0, 3).join('; ')}` : ''].filter(Boolean).join('; ');
 console.log(
-  `| Herald, Redis queue | ${smallSeen} of ${SMALL} (${smallChannelsSeen.size} channels) | ${seconds.toFixed(2)} | ${everyFirst} | ${until.length} | ${Math.round(rate)} | ${bigUntil} | ${((100 * bigUntil) / until.length).toFixed(2)} % | ${(SMALL / rate).toFixed(2)} | ${(seconds / (SMALL / rate)).toFixed(2)}× | ${notes} |`,
+  `| Herald, Redis queue | ${f.smallSeen} of ${SMALL} (${f.smallChannels} channels) | ${f.seconds.toFixed(2)} | ${everyFirst} | ${f.requestsUntil} | ${Math.round(rate)} | ${f.bigUntil} | ${((100 * f.bigUntil) / f.requestsUntil).toFixed(2)} % | ${(SMALL / rate).toFixed(2)} | ${(f.seconds / (SMALL / rate)).toFixed(2)}× | ${notes} |`,
 );

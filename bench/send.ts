@@ -42,7 +42,7 @@ import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { FakeProvider } from './fake-provider.js';
-import { admin, createChannel, queueBatches, startBenchHerald } from './support.js';
+import { admin, createChannel, procStatusKb, queueBatches, sleep, startBenchHerald, waitUntilHeld } from './support.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const WORKERS = (process.env.BENCH_WORKERS ?? '32,128').split(',').map(Number);
@@ -87,14 +87,7 @@ function externalBody(id: string, i: number): string {
   return `id=${e(id)}&text=${e(textOf(i))}&to=${e(to)}&to_no_plus=${e(to.slice(1))}&from=${e(ADDRESS)}&from_no_plus=${e(ADDRESS.slice(1))}&channel=${e(CHANNEL)}`;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (kb: number) => (kb / 1024).toFixed(0);
-
-/** A /proc/<pid>/status field in kB (VmRSS, VmHWM). */
-async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-}
 
 /** CPU time a process has used so far, in seconds (/proc/<pid>/stat utime + stime, 100 ticks/s). */
 async function processCpu(pid: number): Promise<number> {
@@ -184,10 +177,7 @@ async function herald(provider: FakeProvider, workers: number): Promise<Row> {
     const [{ count: queued }] = await db<[{ count: string }]>`select count(*) from msgs where direction = 'out'`;
     if (Number(queued) !== MESSAGES) throw new Error(`${queued} messages queued, not ${MESSAGES}`);
     const expectHeld = Math.min(workers, MESSAGES);
-    for (let waited = 0; (await provider.stats()).held < expectHeld; waited += 50) {
-      if (waited > 10_000) throw new Error(`the provider holds ${(await provider.stats()).held} requests, not ${expectHeld}`);
-      await sleep(50);
-    }
+    await waitUntilHeld(provider, expectHeld);
     const before = await provider.stats();
     if (before.held !== expectHeld || before.requests !== expectHeld) {
       throw new Error(`before the start the provider had ${before.requests} requests, ${before.held} held; expected ${expectHeld}`);
@@ -196,7 +186,7 @@ async function herald(provider: FakeProvider, workers: number): Promise<Row> {
     const done = async () =>
       Number((await db<[{ count: string }]>`select count(*) from msgs where direction = 'out' and status in ('wired', 'sent')`)[0].count);
     const pid = proc.child.pid!;
-    let rssPeak = await procKb(pid, 'VmRSS');
+    let rssPeak = await procStatusKb(pid, 'VmRSS');
     // The Postgres backends serving this run's database (Herald's pool and this script's client).
     const backends = (await admin<Array<{ pid: number }>>`select pid from pg_stat_activity where datname = ${run.database}`).map((r) => r.pid);
     const backendsCpu = async () => (await Promise.all(backends.map((p) => processCpu(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
@@ -210,7 +200,7 @@ async function herald(provider: FakeProvider, workers: number): Promise<Row> {
     let stalled = false;
     for (;;) {
       await sleep(100);
-      rssPeak = Math.max(rssPeak, await procKb(pid, 'VmRSS'));
+      rssPeak = Math.max(rssPeak, await procStatusKb(pid, 'VmRSS'));
       const now = await done();
       if (now >= MESSAGES) {
         count = now;
@@ -229,7 +219,7 @@ async function herald(provider: FakeProvider, workers: number): Promise<Row> {
     const heraldCpu = ((await processCpu(pid)) - cpuBefore) / seconds;
     const pgCpu = ((await backendsCpu()) - pgBefore) / seconds;
     const idle = idlePercent(machineBefore, await machineCpu());
-    const hwm = await procKb(pid, 'VmHWM');
+    const hwm = await procStatusKb(pid, 'VmHWM');
     const s = await provider.stats();
     const statuses = await db<Array<{ status: string; count: string }>>`
       select status, count(*) from msgs where direction = 'out' group by status order by status`;

@@ -24,7 +24,7 @@
  */
 import type { HeraldProcess } from '../test/support/herald-process.js';
 import { FakeProvider } from './fake-provider.js';
-import { admin, createChannel, queueBatches, startBenchHerald, warningsOf, type BenchHerald } from './support.js';
+import { admin, createChannel, minAvgMax, queueBatches, rateFigures, sleep, startBenchHerald, steadyWindowStart, timesByKey, warningsOf, type BenchHerald, type RateFigures } from './support.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 30);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 32);
@@ -41,7 +41,6 @@ interface Channel {
   messages: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const uuidOf = (i: number) => `0191e180-7d60-7000-8000-${(0xa93000 + i).toString(16).padStart(12, '0')}`;
 
 async function queueAll(proc: HeraldProcess, channels: Channel[]): Promise<number> {
@@ -87,7 +86,7 @@ try {
     const l = await provider.log();
     const firsts = new Map<string, number>();
     for (let i = 0; i < l.keys.length; i++) if (!firsts.has(l.keys[i]!)) firsts.set(l.keys[i]!, l.times[i]!);
-    const starts = channels.map((c) => windowStart(firsts.get(c.uuid)));
+    const starts = channels.map((c) => steadyWindowStart(firsts.get(c.uuid), queuedAt));
     const last = Math.max(...starts.map((s) => (Number.isFinite(s) ? s : queuedAt + 5_000)));
     if (Date.now() > last + DURATION * 1000 + 1_000) break;
     if (Date.now() > queuedAt + (DURATION + 30) * 1000) break; // a channel never started: give up
@@ -100,35 +99,18 @@ try {
   await admin.end();
 }
 
-/** The first whole wall-clock second after both the channel's first request and the end of queueing. */
-function windowStart(first: number | undefined): number {
-  if (first === undefined) return NaN;
-  return Math.ceil(Math.max(first, queuedAt) / 1000) * 1000;
-}
-
-interface Figures {
+interface Figures extends RateFigures {
   tps: number;
-  maxPerSecond: number;
-  average: number;
-  requests: number;
-  /** Wall-clock seconds with more requests than tps, and seconds with any request. */
-  secondsOver: number;
-  seconds: number;
 }
-const byChannel = new Map<string, number[]>(channels.map((c) => [c.uuid, []]));
-for (let i = 0; i < log!.keys.length; i++) byChannel.get(log!.keys[i]!)?.push(log!.times[i]!);
+const byChannel = timesByKey(log!);
 const figures: Figures[] = channels.map((c) => {
-  const times = byChannel.get(c.uuid)!;
-  const perSecond = new Map<number, number>();
-  for (const t of times) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
-  const start = windowStart(times[0]);
-  const inWindow = times.filter((t) => t >= start && t < start + DURATION * 1000).length;
-  return { tps: c.tps, maxPerSecond: Math.max(0, ...perSecond.values()), average: Number.isFinite(start) ? inWindow / DURATION : 0, requests: times.length, secondsOver: [...perSecond.values()].filter((n) => n > c.tps).length, seconds: perSecond.size };
+  const times = byChannel.get(c.uuid) ?? [];
+  return { tps: c.tps, ...rateFigures(times, c.tps, steadyWindowStart(times[0], queuedAt), DURATION) };
 });
-const unknown = log!.keys.filter((k) => !byChannel.has(k)).length;
+const known = new Set(channels.map((c) => c.uuid));
+const unknown = log!.keys.filter((k) => !known.has(k)).length;
 
-const mma = (xs: number[], digits: number) =>
-  `${Math.min(...xs).toFixed(digits)} / ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(digits)} / ${Math.max(...xs).toFixed(digits)}`;
+
 console.log(
   `\nTPS accuracy: ${channels.length} External channels, ${queued} messages queued in ${queueSeconds.toFixed(1)} s, ${WORKERS} workers, ` +
     `${DURATION} s steady window (${new Date().toISOString()}, ${((performance.now() - startedAll) / 1000).toFixed(0)} s in all)\n`,
@@ -144,7 +126,7 @@ for (const level of LEVELS) {
   over += overHere;
   off += f.length - within;
   console.log(
-    `| ${level.tps} | ${f.length} | ${mma(f.map((x) => x.maxPerSecond), 0)} | ${overHere} | ${f.reduce((a, x) => a + x.secondsOver, 0)} of ${f.reduce((a, x) => a + x.seconds, 0)} | ${mma(f.map((x) => x.average), 2)} | ${mma(f.map((x) => (100 * x.average) / x.tps), 1).replace(/([\d.]+)/g, '$1 %')} | ${within} of ${f.length} | ${f.reduce((a, x) => a + x.requests, 0)} |`,
+    `| ${level.tps} | ${f.length} | ${minAvgMax(f.map((x) => x.maxPerSecond), 0)} | ${overHere} | ${f.reduce((a, x) => a + x.secondsOver, 0)} of ${f.reduce((a, x) => a + x.seconds, 0)} | ${minAvgMax(f.map((x) => x.average), 2)} | ${minAvgMax(f.map((x) => (100 * x.average) / x.tps), 1).replace(/([\d.]+)/g, '$1 %')} | ${within} of ${f.length} | ${f.reduce((a, x) => a + x.requests, 0)} |`,
   );
 }
 console.log(
