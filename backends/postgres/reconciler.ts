@@ -129,10 +129,16 @@ export class Reconciler {
   private async runLocked(mode: 'startup' | 'periodic'): Promise<PassResult> {
     const now = this.now();
     const everyClaim = mode === 'startup' && this.soleProcess;
+    // Locked in uuid order, as claims lock theirs, skipping any a claim holds right now (it is
+    // being claimed afresh, so it is no longer lapsed): the two cannot deadlock.
     const released = await this.sql`
       update msgs set lease_until = null, pushed_on = null
-      where direction = 'out' and status in ('queued', 'errored') and lease_until is not null
-        ${everyClaim ? this.sql`` : this.sql`and lease_until < ${now}`}`;
+      where uuid in (
+        select uuid from msgs
+        where direction = 'out' and status in ('queued', 'errored') and lease_until is not null
+          ${everyClaim ? this.sql`` : this.sql`and lease_until < ${now}`}
+        order by uuid
+        for update skip locked)`;
     const everything = mode === 'startup' && (await this.queue.size()) === 0;
     const emptyChannels = new Map<string, boolean>();
     let pushed = 0;
