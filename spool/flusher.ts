@@ -17,8 +17,8 @@
  * - throws anything else (the database is still down): the pass stops there, leaving that
  *   document and every later one in place, in order; the next pass starts again from it.
  *
- * `stop` ends a running pass after the document being replayed, so shutdown never waits for a
- * whole backlog; what is left is replayed after the next start.
+ * `stop` ends a running pass after the documents being replayed (up to `concurrency`), so
+ * shutdown never waits for a whole backlog; what is left is replayed after the next start.
  *
  * Contract for `replay`: it MUST be idempotent. A crash between storing a document and its
  * deletion reaching the disk replays that document again after the restart, so storing the same
@@ -98,8 +98,8 @@ export class SpoolFlusher {
   }
 
   /**
-   * Stops the timer and waits for a running pass, which ends after the document it is replaying;
-   * the rest stays on disk for the next start.
+   * Stops the timer and waits for a running pass, which ends after the documents it is
+   * replaying; the rest stays on disk for the next start.
    */
   async stop(): Promise<void> {
     this.started = false;

@@ -29,8 +29,8 @@ export interface ForemanOptions {
  * round trips (the queue, then the claim in the database), so up to `poppers` pops run at once
  * (2 by default): while one waits for its claim, the other takes the slots freed meanwhile.
  * When the queue has nothing due (or every channel is at its TPS limit or paused), it waits up to
- * `idleWaitMs`, which bounds how late a scheduled message or the next TPS second is noticed. A queue error
- * (Redis down) backs off for a second and tries again.
+ * `idleWaitMs`, which bounds how late a scheduled message or the next TPS second is noticed. A
+ * queue or database error backs off for a second and tries again.
  */
 export class Foreman {
   private readonly limit: LimitFunction;

@@ -91,8 +91,9 @@ export class HttpClient {
     }
     const started = performance.now();
     const createdOn = new Date();
-    const requestDump = dumpHttp(`${method} ${url}`, headers, truncate(body ?? ''));
+    // Before the dump: the channel log shows the request as sent.
     for (const [name, value] of Object.entries(DEFAULT_HEADERS)) if (!headers.has(name)) headers.set(name, value);
+    const requestDump = dumpHttp(`${method} ${url}`, headers, truncate(body ?? ''));
     let answer: Exchange;
     try {
       const timeoutMs = init.timeoutMs ?? this.timeoutMs;

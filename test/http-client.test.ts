@@ -90,9 +90,12 @@ describe('HttpClient', () => {
         agents.push(req.headers['user-agent']);
         res.end('ok');
       };
-      await client().http.request(`${base}/a`);
+      const { http, log } = client();
+      await http.request(`${base}/a`);
       await client().http.request(`${base}/b`, { headers: { 'User-Agent': 'Custom/1' } });
       expect(agents).toEqual(['Herald', 'Custom/1']);
+      // The channel log shows the request as it was sent.
+      expect(log.finish().httpLogs[0]!.request).toContain('user-agent: Herald');
     });
 
     it('sends again, once, on a new connection when a kept-alive one was closed under it', async () => {

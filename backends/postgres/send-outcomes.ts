@@ -67,8 +67,7 @@ const MOVES_ON_SENT = MSG_STATUSES.flatMap((from) => (['wired', 'sent'] as const
  * messages are then locked in uuid order, as the status committer locks its own. A deadlock with
  * a concurrent status batch is still possible when this batch's other outcomes (locked in job
  * order) interleave with it: Postgres breaks it within `deadlock_timeout` (1 s) and the group
- * commit retries each outcome alone.
- * Channel logs are the caller's (see OutcomeCommitter).
+ * commit retries each outcome alone. Channel logs are the caller's (see OutcomeCommitter).
  *
  * @example await recordSent(tx, [{ target, status: 'wired', externalIds: ['SM123'] }]);
  */
