@@ -4,6 +4,7 @@ import type { ChannelEvent } from './event.js';
 import type { MsgIn, MsgOut, Priority } from './msg.js';
 import type { StatusUpdate } from './status.js';
 import type { Urn } from './urn.js';
+import { newUuid } from './uuid.js';
 
 /**
  * Everything the server, the API and the Senders need from storage. Two implementations:
@@ -85,6 +86,45 @@ export interface NewMsgOut {
    * same key in the same org is refused with IdempotencyKeyTaken.
    */
   idempotency?: { key: string; requestHash: string };
+}
+
+/** A NewMsgOut with its defaults filled in: what both backends store. */
+export interface OutgoingSpec {
+  uuid: string;
+  orgUuid: string;
+  channelUuid: string;
+  urn: Urn;
+  text: string;
+  attachments: string[];
+  quickReplies: string[];
+  priority: Priority;
+  cost: number;
+  metadata: Record<string, unknown> | null;
+  sendAt: Date | null;
+  idempotency: { key: string; requestHash: string } | null;
+}
+
+/**
+ * The defaults of a new outgoing message: a new uuid, the channel's org, no attachments or quick
+ * replies, `high` priority (a reply or single send), one SMS part.
+ *
+ * @example const row = outgoingSpec({ channel, urn: 'tel:+250788383383', text: 'hi' }); // row.priority === 'high'
+ */
+export function outgoingSpec(spec: NewMsgOut): OutgoingSpec {
+  return {
+    uuid: spec.uuid ?? newUuid(),
+    orgUuid: spec.orgUuid ?? spec.channel.orgUuid,
+    channelUuid: spec.channel.uuid,
+    urn: spec.urn,
+    text: spec.text,
+    attachments: spec.attachments ?? [],
+    quickReplies: spec.quickReplies ?? [],
+    priority: spec.priority ?? 'high',
+    cost: spec.cost ?? 1,
+    metadata: spec.metadata ?? null,
+    sendAt: spec.sendAt ?? null,
+    idempotency: spec.idempotency ?? null,
+  };
 }
 
 /** What became of one message given to `queueOutgoingBatch`. */

@@ -1,5 +1,6 @@
 import { newUuid } from '../../src/uuid.js';
 import {
+  outgoingSpec,
   IdempotencyKeyTaken,
   type Backend,
   type HealthChecks,
@@ -181,24 +182,25 @@ export class MemoryBackend implements Backend {
       if (this.idempotencyKeys.has(key)) throw new IdempotencyKeyTaken(spec.idempotency.key);
       this.idempotencyKeys.add(key);
     }
+    const { uuid, orgUuid, channelUuid, urn, text, attachments, quickReplies, priority, cost, metadata, sendAt } = outgoingSpec(spec);
     const msg: StoredMsgOut = {
-      uuid: spec.uuid ?? newUuid(),
-      orgUuid: spec.orgUuid ?? spec.channel.orgUuid,
-      channelUuid: spec.channel.uuid,
-      urn: spec.urn,
-      text: spec.text,
-      attachments: spec.attachments ?? [],
-      quickReplies: spec.quickReplies ?? [],
-      priority: spec.priority ?? 'high',
+      uuid,
+      orgUuid,
+      channelUuid,
+      urn,
+      text,
+      attachments,
+      quickReplies,
+      priority,
       status: 'queued',
       errorCount: 0,
-      ...(spec.metadata ? { metadata: spec.metadata } : {}),
-      ...(spec.sendAt ? { sendAt: spec.sendAt } : {}),
+      ...(metadata ? { metadata } : {}),
+      ...(sendAt ? { sendAt } : {}),
       createdOn: now,
       history: [{ status: 'queued', at: now }],
       externalIds: [],
       claimed: false,
-      cost: spec.cost ?? 1,
+      cost,
     };
     this.outgoing.set(msg.uuid, msg);
     await this.queue.push(spec.channel.uuid, spec.channel.tps, { id: msg.uuid, cost: msg.cost }, msg.priority, spec.sendAt);

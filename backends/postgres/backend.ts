@@ -14,9 +14,9 @@
  */
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
-import { newUuid } from '../../src/uuid.js';
 import type { ChannelFileEntry } from '../../config/config.js';
 import {
+  outgoingSpec,
   IdempotencyKeyTaken,
   type Backend,
   type HealthChecks,
@@ -45,7 +45,7 @@ import { contactKey, ensureContacts, isStopped, stopContacts, unstopContact } fr
 import { ExternalIdCache } from './external-id-cache.js';
 import { DatabaseOutage, withDeadline } from './outage.js';
 import type { GroupCommitOptions } from './group-commit.js';
-import { claimOutgoing, insertOutgoing, markNotPushed, type Claimed, type NewOutgoingRow } from './outgoing-msgs.js';
+import { claimOutgoing, insertOutgoing, markNotPushed, type Claimed } from './outgoing-msgs.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
 import { OutcomeCommitter } from './outcome-committer.js';
 import { unsentLog, type OutcomeTarget } from './send-outcomes.js';
@@ -228,20 +228,7 @@ export class PostgresBackend implements Backend {
 
   async queueOutgoingBatch(specs: NewMsgOut[], opts: { refuseStopped: boolean }): Promise<QueueResult[]> {
     const now = this.now();
-    const rows: NewOutgoingRow[] = specs.map((spec) => ({
-      uuid: spec.uuid ?? newUuid(),
-      orgUuid: spec.orgUuid ?? spec.channel.orgUuid,
-      channelUuid: spec.channel.uuid,
-      urn: spec.urn,
-      text: spec.text,
-      attachments: spec.attachments ?? [],
-      quickReplies: spec.quickReplies ?? [],
-      priority: spec.priority ?? 'high',
-      cost: spec.cost ?? 1,
-      metadata: spec.metadata ?? null,
-      sendAt: spec.sendAt ?? null,
-      idempotency: spec.idempotency ?? null,
-    }));
+    const rows = specs.map(outgoingSpec);
     const results: QueueResult[] = new Array(rows.length);
     // A URN whose contact another writer was creating is stored by the next statement.
     let pending = rows.map((_, i) => i);

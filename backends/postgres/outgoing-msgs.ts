@@ -1,23 +1,8 @@
+import type { OutgoingSpec } from '../../src/backend.js';
 import { newUuid } from '../../src/uuid.js';
-import type { MsgOut, Priority } from '../../src/msg.js';
-import type { Urn } from '../../src/urn.js';
+import type { MsgOut } from '../../src/msg.js';
 import { contactCtes, urnDisplay, urnIdentity } from './contacts.js';
 import { iso, type Db } from './db.js';
-
-export interface NewOutgoingRow {
-  uuid: string;
-  orgUuid: string;
-  channelUuid: string;
-  urn: Urn;
-  text: string;
-  attachments: string[];
-  quickReplies: string[];
-  priority: Priority;
-  cost: number;
-  metadata: Record<string, unknown> | null;
-  sendAt: Date | null;
-  idempotency: { key: string; requestHash: string } | null;
-}
 
 /** What became of one row given to `insertOutgoing`. */
 export type OutgoingInsert =
@@ -39,7 +24,7 @@ export type OutgoingInsert =
  */
 export async function insertOutgoing(
   db: Db,
-  rows: readonly NewOutgoingRow[],
+  rows: readonly OutgoingSpec[],
   opts: { now: Date; refuseStopped: boolean },
 ): Promise<OutgoingInsert[]> {
   const results = await db`
