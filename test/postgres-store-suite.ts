@@ -453,6 +453,20 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
         expect(await msgRow(msgs[0]!.uuid)).toMatchObject({ status: 'wired' });
       });
 
+      it('claims a message queued while its pop was under way', async () => {
+        const s = await setup();
+        const popMany = s.queue.popMany.bind(s.queue);
+        let queued: string | undefined;
+        // Queued, on a clock that moved on, after the pop read its time and before the queue step.
+        s.queue.popMany = async (max) => {
+          s.advance(5);
+          queued ??= (await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'just now' })).uuid;
+          return popMany(max);
+        };
+        const jobs = await s.backend.popOutgoing(10);
+        expect(jobs.map((j) => j.msg.uuid)).toEqual([queued]);
+      });
+
       it('a late sent does not move a message a delivery report already moved', async () => {
         const s = await setup();
         const msg = await s.backend.queueOutgoing({ channel: s.channel, urn: 'tel:+250788383383', text: 'hello' });

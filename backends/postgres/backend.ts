@@ -266,12 +266,14 @@ export class PostgresBackend implements Backend {
       const poppedAt = this.now();
       const popped = await this.queue.popMany(max);
       if (popped.length === 0) return [];
+      // The claim's time is read after the pop: a message queued while the pop ran is due by it.
+      const claimedAt = this.now();
       let claimed: Map<string, Claimed>;
       let sentBefore: boolean[];
       try {
         // The markers first: nothing is claimed unless it is known whether each was sent.
         sentBefore = await Promise.all(popped.map((p) => this.queue.wasSent(p.entry.id)));
-        claimed = await claimOutgoing(this.sql, popped.map((p) => p.entry.id), poppedAt, new Date(poppedAt.getTime() + this.leaseMs));
+        claimed = await claimOutgoing(this.sql, popped.map((p) => p.entry.id), claimedAt, new Date(claimedAt.getTime() + this.leaseMs));
       } catch (err) {
         // The queue or the database could not say whether to send them (and nothing was
         // claimed): back to the head of their lanes, in order, rather than dropped until the
@@ -279,7 +281,7 @@ export class PostgresBackend implements Backend {
         await this.putBackSoon(popped);
         throw err;
       }
-      const jobs = await this.jobsOf(popped, claimed, sentBefore, poppedAt);
+      const jobs = await this.jobsOf(popped, claimed, sentBefore, { poppedAt, claimedAt });
       if (jobs.length > 0) return jobs;
     }
   }
@@ -448,13 +450,18 @@ export class PostgresBackend implements Backend {
    * channel was deleted is failed. An entry that cannot be settled now (the database or the
    * queue failing) goes back to its lane; its claim lapses, and its marker stops a second send.
    */
-  private async jobsOf(popped: readonly Popped[], claimed: Map<string, Claimed>, sentBefore: readonly boolean[], poppedAt: Date): Promise<OutgoingJob[]> {
+  private async jobsOf(
+    popped: readonly Popped[],
+    claimed: Map<string, Claimed>,
+    sentBefore: readonly boolean[],
+    { poppedAt, claimedAt }: { poppedAt: Date; claimedAt: Date },
+  ): Promise<OutgoingJob[]> {
     const settled = await Promise.allSettled(
       popped.map(async ({ token, entry }, i): Promise<OutgoingJob | null> => {
         const job = claimed.get(entry.id);
         // A uuid popped twice in one go is claimed once: the first entry sends it.
         claimed.delete(entry.id);
-        const channel = job && (await this.channelToSend(job, sentBefore[i]!, poppedAt));
+        const channel = job && (await this.channelToSend(job, sentBefore[i]!, claimedAt));
         if (job && channel) return { token, msg: job.msg, channel, contactStopped: job.contactStopped, cost: entry.cost ?? 1, poppedAt: poppedAt.getTime() };
         await this.finishToken(token, entry.id, this.queue.complete(token));
         return null;
