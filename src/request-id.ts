@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 
 export type LoggedEnv = { Variables: { log: Logger } };
@@ -23,10 +23,24 @@ export function requestIds(logger: Logger): MiddlewareHandler<LoggedEnv> {
     c.set('log', log);
     const started = performance.now();
     await next();
-    c.header('x-request-id', id);
+    setHeader(c, 'x-request-id', id);
     const level = c.req.path.startsWith('/c/') ? 'debug' : 'info';
     if (log.isLevelEnabled(level)) {
       log[level]({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
     }
   };
+}
+
+/**
+ * Sets a header on the response already made. On the node server's lightweight responses this
+ * keeps them lightweight, where `c.header()` would rebuild each as a full Fetch Response with a
+ * body stream (measured: about a tenth of a callback's CPU). A response whose headers cannot be
+ * changed (one passed through from `fetch`) goes the `c.header()` way.
+ */
+function setHeader(c: Context, name: string, value: string): void {
+  try {
+    c.res.headers.set(name, value);
+  } catch {
+    c.header(name, value);
+  }
 }

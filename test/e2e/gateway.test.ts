@@ -80,9 +80,9 @@ async function apiOk(expected: number, method: string, path: string, body?: unkn
 }
 
 /** A provider's call to one of the callback URLs the API handed out. */
-async function callback(url: string, init: RequestInit): Promise<{ status: number; body: Json }> {
+async function callback(url: string, init: RequestInit): Promise<{ status: number; body: Json; headers: Headers }> {
   const res = await fetch(url, init);
-  return { status: res.status, body: (await res.json()) as Json };
+  return { status: res.status, body: (await res.json()) as Json, headers: res.headers };
 }
 
 async function message(uuid: string): Promise<Json> {
@@ -203,10 +203,13 @@ describe('Herald as a process, through HTTP only', () => {
   it('accepts an External form POST and a Telegram update, and posts signed message.received webhooks', async () => {
     const exReceive = await callback(exChannel.callback_urls.receive, {
       method: 'POST',
+      headers: { 'x-request-id': 'lb-e2e-1' },
       body: new URLSearchParams({ from: '0788383383', text: 'Hello from SMS', id: 'ex-mo-1' }),
     });
     traffic.received.ex++;
     expect(exReceive.status).toBe(200);
+    expect(exReceive.headers.get('x-request-id')).toBe('lb-e2e-1');
+    expect(exReceive.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(exReceive.body).toEqual({
       message: 'Message Accepted',
       data: [
@@ -234,6 +237,7 @@ describe('Herald as a process, through HTTP only', () => {
     });
     traffic.received.tg++;
     expect(tgReceive.status).toBe(200);
+    expect(tgReceive.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(tgReceive.body).toMatchObject({
       message: 'Message Accepted',
       data: [
@@ -359,7 +363,7 @@ describe('Herald as a process, through HTTP only', () => {
     expect(exRequestFor(queued.uuid)!.form).toMatchObject({ id: queued.uuid, to: '+250788383385', text: 'Please confirm' });
 
     const report = await callback(exChannel.callback_urls.delivered, { method: 'POST', body: new URLSearchParams({ id: queued.uuid }) });
-    expect(report).toEqual({
+    expect({ status: report.status, body: report.body }).toEqual({
       status: 200,
       body: { message: 'Status Update Accepted', data: [{ type: 'status', channel_uuid: exChannel.uuid, msg_uuid: queued.uuid, status: 'delivered' }] },
     });
