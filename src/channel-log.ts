@@ -1,4 +1,5 @@
 import { newUuid } from './uuid.js';
+import type { Channel } from './channel.js';
 import { storableText } from './msg.js';
 
 export type ChannelLogType =
@@ -48,7 +49,7 @@ export const REDACTED = '**********';
  *
  * @example makeRedactor(['s3cret'])('token=s3cret') // 'token=**********'
  */
-export function makeRedactor(secrets: readonly string[]): (text: string) => string {
+export function makeRedactor(secrets: readonly string[]): Redactor {
   const spellings = new Set<string>();
   for (const secret of secrets) {
     if (!secret) continue;
@@ -63,6 +64,25 @@ export function makeRedactor(secrets: readonly string[]): (text: string) => stri
     for (const s of ordered) out = out.split(s).join(REDACTED);
     return out;
   };
+}
+
+export type Redactor = (text: string) => string;
+
+const channelRedactors = new WeakMap<Channel, Redactor>();
+
+/**
+ * The scrubber for a channel's secrets, made once per channel object rather than on every
+ * request: a channel's config never changes in place (an edit loads a new Channel).
+ *
+ * @example log.redactWith(channelRedactor(channel, (c) => handler.redact(c)));
+ */
+export function channelRedactor(channel: Channel, secretsOf: (channel: Channel) => readonly string[]): Redactor {
+  let redactor = channelRedactors.get(channel);
+  if (!redactor) {
+    redactor = makeRedactor(secretsOf(channel));
+    channelRedactors.set(channel, redactor);
+  }
+  return redactor;
 }
 
 /**
@@ -92,9 +112,9 @@ export class ChannelLogger {
   }
 
   /** Adds secrets learnt after the logger was made (a channel's, once its config has been read). */
-  redactWith(secrets: readonly string[]): void {
+  redactWith(secrets: readonly string[] | Redactor): void {
     const before = this.redactor;
-    const more = makeRedactor(secrets);
+    const more = typeof secrets === 'function' ? secrets : makeRedactor(secrets);
     this.redactor = (text) => more(before(text));
   }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Backend, OutgoingJob, SendOutcome } from './backend.js';
 import { callbackUrl } from './channel.js';
-import { ChannelLogger, type ChannelLog } from './channel-log.js';
+import { ChannelLogger, channelRedactor, type ChannelLog } from './channel-log.js';
 import { handlerMaxLength, type ChannelHandler } from './handler.js';
 import { HttpClient } from './http-client.js';
 import { ContactStopped, FailedWithReason, SendError, Throttled } from './send-error.js';
@@ -108,7 +108,7 @@ export class Sender {
     const { channel, msg } = job;
     try {
       // Inside the try: reading the channel's secrets can itself fail on a misconfigured channel.
-      log.redactWith(handler.redact(channel));
+      log.redactWith(channelRedactor(channel, (c) => handler.redact(c)));
       const parts = splitText(msg.text, handlerMaxLength(handler, channel));
       const result = await handler.send(msg, {
         channel,

@@ -3,7 +3,7 @@ import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import type { Backend } from './backend.js';
 import type { Channel } from './channel.js';
-import { ChannelLogger, dumpHttp, type ChannelLogType } from './channel-log.js';
+import { ChannelLogger, channelRedactor, dumpHttp, type ChannelLogType } from './channel-log.js';
 import { RequestError, RetryLater, type ChannelHandler, type HandleResult, type HandlerRoute, type ReceiveContext } from './handler.js';
 import { HttpClient } from './http-client.js';
 import { BodyTooLarge, MAX_BODY_BYTES, readBody } from './read-body.js';
@@ -96,7 +96,7 @@ async function receive(c: Context<LoggedEnv>, deps: ServerDeps, handlers: Map<st
   let rawBody = '';
   let response: Response;
   try {
-    log.redactWith(handler.redact(channel));
+    log.redactWith(channelRedactor(channel, (c) => handler.redact(c)));
     const route = findRoute(handler, action, request.method);
     rawBody = await readBody(request, MAX_BODY_BYTES, (c.env as Partial<HttpBindings> | undefined)?.incoming);
     const result = await route.handle(receiveContext(request, rawBody, channel, log, deps));
