@@ -1,3 +1,6 @@
+import { serve } from '@hono/node-server';
+import { request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/memory/backend.js';
 import { accepted, ignored, RequestError, type ChannelHandler } from '../src/handler.js';
@@ -194,5 +197,57 @@ describe('callback server', () => {
     const res = await app.request('/health');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok', checks: { database: 'ok', redis: 'not_configured', queue: 'ok' } });
+  });
+});
+
+describe('callback server over real HTTP', () => {
+  /** Posts `chunks` (a chunked body, no length declared) and answers the status and body, or the socket error. */
+  async function postChunked(chunks: number, chunkBytes: number): Promise<{ status: number; body: string; stored: number }> {
+    const { app, channel, backend } = setup();
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(
+          { host: '127.0.0.1', port, method: 'POST', path: `/c/zz/${channel.uuid}/receive`, headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+          (res) => {
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
+        req.on('error', reject);
+        const form = 'secret=sekret-value&from=%2B250788383383&text=';
+        let sent = 0;
+        const pump = () => {
+          while (sent < chunks) {
+            const chunk = sent === 0 ? form + 'x'.repeat(chunkBytes - form.length) : 'x'.repeat(chunkBytes);
+            sent++;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      });
+      return { ...answer, stored: backend.msgsIn.length };
+    } finally {
+      (server as Server).closeAllConnections();
+      server.close();
+    }
+  }
+
+  it('reads a body sent in many chunks', async () => {
+    const answer = await postChunked(16, 4096);
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body).data[0].text).toHaveLength(16 * 4096 - 'secret=sekret-value&from=%2B250788383383&text='.length);
+    expect(answer.stored).toBe(1);
+  });
+
+  it('answers 413 to a body over 1 MiB sent without a declared length, and stores nothing', async () => {
+    const answer = await postChunked(40, 64 * 1024);
+    expect(answer.status).toBe(413);
+    expect(JSON.parse(answer.body).data[0].error).toBe('request body is over the limit of 1048576 bytes');
+    expect(answer.stored).toBe(0);
   });
 });
