@@ -1,5 +1,5 @@
 import type { ChannelLog } from '../../src/channel-log.js';
-import { iso, type Db } from './db.js';
+import type { Db } from './db.js';
 
 /**
  * Stores channel logs in one statement; a log whose uuid is already stored (a spool replay) is
@@ -9,27 +9,34 @@ import { iso, type Db } from './db.js';
  */
 export async function insertChannelLogs(db: Db, logs: readonly ChannelLog[]): Promise<void> {
   if (logs.length === 0) return;
-  const httpLogs = logs.map((log) =>
-    JSON.stringify(
-      log.httpLogs.map((h) => ({
-        method: h.method,
-        url: h.url,
-        status_code: h.statusCode,
-        request: h.request,
-        response: h.response,
-        elapsed_ms: h.elapsedMs,
-        created_on: h.createdOn,
-      })),
-    ),
-  );
+  // One JSON document for the batch (serialised once by the client): its HTTP dumps are long and
+  // full of quotes, which as elements of text arrays would each be escaped here and unescaped
+  // again by the server.
+  const rows = logs.map((log) => ({
+    uuid: log.uuid,
+    channel_uuid: log.channelUuid,
+    type: log.type,
+    msg_uuid: log.msgUuid ?? null,
+    http_logs: log.httpLogs.map((h) => ({
+      method: h.method,
+      url: h.url,
+      status_code: h.statusCode,
+      request: h.request,
+      response: h.response,
+      elapsed_ms: h.elapsedMs,
+      created_on: h.createdOn.toISOString(),
+    })),
+    errors: log.errors.map((e) => ({ code: e.code, message: e.message })),
+    is_error: log.isError,
+    elapsed_ms: Math.round(log.elapsedMs),
+    created_on: log.createdOn.toISOString(),
+  }));
   await db`
     insert into channel_logs (uuid, channel_uuid, type, msg_uuid, http_logs, errors, is_error, elapsed_ms, created_on)
-    select l.uuid, l.channel_uuid, l.type, l.msg_uuid, l.http_logs::jsonb, l.errors::jsonb, l.is_error, l.elapsed_ms, l.created_on
-    from unnest(
-      ${logs.map((l) => l.uuid)}::uuid[], ${logs.map((l) => l.channelUuid)}::uuid[], ${logs.map((l) => l.type)}::text[],
-      ${logs.map((l) => l.msgUuid ?? null)}::uuid[], ${httpLogs}::text[], ${logs.map((l) => JSON.stringify(l.errors))}::text[],
-      ${logs.map((l) => String(l.isError))}::boolean[], ${logs.map((l) => Math.round(l.elapsedMs))}::integer[], ${logs.map((l) => iso(l.createdOn))}::timestamptz[]
-    ) as l(uuid, channel_uuid, type, msg_uuid, http_logs, errors, is_error, elapsed_ms, created_on)
+    select l.uuid, l.channel_uuid, l.type, l.msg_uuid, l.http_logs, l.errors, l.is_error, l.elapsed_ms, l.created_on
+    from jsonb_to_recordset(${db.json(rows)}) as l(
+      uuid uuid, channel_uuid uuid, type text, msg_uuid uuid, http_logs jsonb, errors jsonb, is_error boolean, elapsed_ms integer, created_on timestamptz)
+    order by l.uuid
     on conflict (uuid) do nothing`;
 }
 
