@@ -76,7 +76,7 @@ export function createApp(deps: ServerDeps): Hono<LoggedEnv> {
 
 async function receive(c: Context<LoggedEnv>, deps: ServerDeps, handlers: Map<string, ChannelHandler>): Promise<Response> {
   const { type, uuid, action } = c.req.param() as { type: string; uuid: string; action: string };
-  const logger = c.var.log;
+  const logger = c.get('log');
   const handler = handlers.get(type);
   if (!handler) return envelope(404, 'Error', [{ type: 'error', error: `unknown channel type "${type}"` }]);
   let channel: Channel | null;
@@ -91,6 +91,7 @@ async function receive(c: Context<LoggedEnv>, deps: ServerDeps, handlers: Map<st
   }
   const log = new ChannelLogger(logTypeFor(action), channel.uuid, []);
   const request = c.req.raw;
+  const url = new URL(request.url);
   const started = performance.now();
   const createdOn = new Date();
   let rawBody = '';
@@ -99,13 +100,12 @@ async function receive(c: Context<LoggedEnv>, deps: ServerDeps, handlers: Map<st
     log.redactWith(channelRedactor(channel, (c) => handler.redact(c)));
     const route = findRoute(handler, action, request.method);
     rawBody = await readBody(request, MAX_BODY_BYTES, (c.env as Partial<HttpBindings> | undefined)?.incoming);
-    const result = await route.handle(receiveContext(request, rawBody, channel, log, deps));
+    const result = await route.handle(receiveContext(request, url, rawBody, channel, log, deps));
     response = await answer(result, channel, log, deps);
   } catch (err) {
     response = rejection(err, log, logger);
   }
 
-  const url = new URL(request.url);
   log.http({
     method: request.method,
     url: publicUrl(deps.baseUrl, url),
@@ -197,8 +197,7 @@ function rejection(err: unknown, log: ChannelLogger, logger: Logger): Response {
   return envelope(503, 'Error', [{ type: 'error', error: 'could not store the request; try again' }]);
 }
 
-function receiveContext(request: Request, rawBody: string, channel: Channel, log: ChannelLogger, deps: ServerDeps): ReceiveContext {
-  const url = new URL(request.url);
+function receiveContext(request: Request, url: URL, rawBody: string, channel: Channel, log: ChannelLogger, deps: ServerDeps): ReceiveContext {
   let params: URLSearchParams | undefined;
   let parsed: { value: unknown } | undefined;
   return {
