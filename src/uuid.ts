@@ -35,3 +35,15 @@ export function newUuid(): string {
   }
   return v7({ random, msecs: lastMs, seq: counter });
 }
+
+/**
+ * The lowest uuid v7 of the millisecond `at`: a uuid v7 made earlier sorts below it, one made then
+ * or later does not (Postgres compares uuids byte by byte, so `uuid < uuidFloor(at)` is "made
+ * before `at`").
+ *
+ * @example uuidFloor(new Date(0x0191e1807d60)) // '0191e180-7d60-7000-8000-000000000000'
+ */
+export function uuidFloor(at: Date): string {
+  const hex = Math.max(0, Math.floor(at.getTime())).toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7000-8000-000000000000`;
+}

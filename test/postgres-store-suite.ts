@@ -627,7 +627,8 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
     describe('channel logs', () => {
       it('deletes logs older than the retention', async () => {
         const s = await setup();
-        const old = log(s.channel, { createdOn: new Date(Date.now() - 8 * 86_400_000) });
+        const eightDaysAgo = new Date(Date.now() - 8 * 86_400_000);
+        const old = log(s.channel, { uuid: uuidv7({ msecs: eightDaysAgo.getTime() }), createdOn: eightDaysAgo });
         const recent = log(s.channel);
         await Promise.all([s.backend.writeChannelLog(old), s.backend.writeChannelLog(recent)]);
         expect(await s.backend.deleteOldChannelLogs(7)).toBeGreaterThanOrEqual(1);
