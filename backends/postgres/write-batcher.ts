@@ -16,8 +16,11 @@ export type WriteJob = { kind: 'msgs'; msgs: MsgIn[] } | { kind: 'events'; event
  * Incoming messages, channel events and channel logs from concurrent requests, written by group
  * commit (see group-commit.ts). A batch's messages are one statement (deduplication, contacts,
  * messages and their outbox events together); its events one transaction. Channel logs go in
- * batches of their own, larger and less often: no provider waits for them, and keeping them out
- * of the messages' transactions keeps those small and quick.
+ * batches of their own, larger and less often (every 100 ms or 500 logs): no provider waits for
+ * them, keeping them out of the messages' transactions keeps those small and quick, and fewer,
+ * larger log statements cost less per log (measured on the receive benchmark: 3–5 % less CPU per
+ * callback in Herald and in Postgres than with 20 ms). The price: a log reaches the database up to
+ * 100 ms after its request, and a process killed outright loses the logs of its last 100 ms.
  */
 export class WriteBatcher {
   private readonly batches: GroupCommit<WriteJob, string[]>;
@@ -35,7 +38,7 @@ export class WriteBatcher {
         return logs.map(() => undefined);
       },
       () => 1,
-      { maxRows: 500, maxWaitMs: 20, maxConcurrent: 1, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) },
+      { maxRows: 500, maxWaitMs: 100, maxConcurrent: 1, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) },
     );
   }
 
