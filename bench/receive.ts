@@ -9,10 +9,15 @@
  * Env: BENCH_PG (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_REDIS (default
  * redis://127.0.0.1:6379), BENCH_CONNECTIONS (50), BENCH_DURATION (seconds, 20).
  * Each run gets a fresh database and Redis prefix, dropped afterwards.
+ *
+ * A second table gives the CPU time per request answered of the server process, of every Postgres
+ * process on the machine (so Postgres must serve nothing else meanwhile) and of autocannon (this
+ * process), and the machine's idle share: the cost of a request, which moves less with the
+ * machine's speed than requests/s do.
  */
 import autocannon from 'autocannon';
 import postgres from 'postgres';
-import { admin, freshDatabase, startBaselineServer, startBenchHerald, stopChild } from './support.js';
+import { admin, freshDatabase, idlePercent, machineCpu, postgresCpu, processCpu, startBaselineServer, startBenchHerald, stopChild } from './support.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const DURATION = Number(process.env.BENCH_DURATION ?? 20);
@@ -28,6 +33,15 @@ interface Row {
   non2xx: number;
   errors: number;
   stored: string;
+  cpu: CpuPerRequest;
+}
+
+/** CPU time per request answered, in µs, of the server process, of Postgres and of this script. */
+interface CpuPerRequest {
+  server: number;
+  postgres: number;
+  loadGenerator: number;
+  idle: string;
 }
 
 
@@ -69,11 +83,22 @@ function telegramRequest(): autocannon.Request {
   };
 }
 
-function load(url: string, requests: autocannon.Request[]): Promise<autocannon.Result> {
-  return autocannon({ url, connections: CONNECTIONS, duration: DURATION, requests });
+/** The load, with the CPU that the server process, Postgres and autocannon (in this process) spent on it. */
+async function load(url: string, serverPid: number, requests: autocannon.Request[]): Promise<{ result: autocannon.Result; cpu: CpuPerRequest }> {
+  const [server, pg, machine, own] = [await processCpu(serverPid), await postgresCpu(), await machineCpu(), process.cpuUsage()];
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, requests });
+  const ownUsed = process.cpuUsage(own);
+  const perRequest = (seconds: number) => Math.round((seconds * 1e6) / Math.max(1, result.requests.total));
+  const cpu = {
+    server: perRequest((await processCpu(serverPid)) - server),
+    postgres: perRequest((await postgresCpu()) - pg),
+    loadGenerator: perRequest((ownUsed.user + ownUsed.system) / 1e6),
+    idle: idlePercent(machine, await machineCpu()),
+  };
+  return { result, cpu };
 }
 
-function row(run: string, r: autocannon.Result, stored: string): Row {
+function row(run: string, { result: r, cpu }: { result: autocannon.Result; cpu: CpuPerRequest }, stored: string): Row {
   return {
     run,
     requests: r.requests.total,
@@ -83,13 +108,14 @@ function row(run: string, r: autocannon.Result, stored: string): Row {
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
     stored,
+    cpu,
   };
 }
 
 async function baseline(): Promise<Row> {
   const url = await freshDatabase('herald_bench_baseline');
   const { child, port } = await startBaselineServer('bench/baseline-server.ts', { BENCH_DATABASE_URL: url });
-  const result = await load(`http://127.0.0.1:${port}`, [externalRequest()]);
+  const result = await load(`http://127.0.0.1:${port}`, child.pid!, [externalRequest()]);
   await stopChild(child);
   const db = postgres(url, { max: 1 });
   const [{ count }] = await db<[{ count: string }]>`select count(*) from baseline_msgs`;
@@ -122,7 +148,7 @@ async function herald(): Promise<Row[]> {
     ['Herald: External + Telegram mixed', [externalRequest(), telegramRequest()]],
   ] as const) {
     const before = await counts();
-    const result = await load(proc.baseUrl, [...requests]);
+    const result = await load(proc.baseUrl, proc.child.pid!, [...requests]);
     await new Promise((r) => setTimeout(r, 500));
     const after = await counts();
     const diff = (k: keyof typeof after) => Number(after[k]) - Number(before[k]);
@@ -141,4 +167,11 @@ console.log('| run | requests | req/s | vs baseline | p50 ms | p99 ms | non-2xx 
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(`| ${r.run} | ${r.requests} | ${r.rps} | ${(r.rps / base).toFixed(2)}× | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} | ${r.stored} |`);
+}
+// CPU per request does not move with the machine's speed as much as requests/s do.
+const baseCpu = rows[0]!.cpu.server + rows[0]!.cpu.postgres;
+console.log('\n| run | server CPU µs/request | Postgres CPU µs/request | server + Postgres vs baseline | load generator CPU µs/request | machine idle |');
+console.log('|---|---|---|---|---|---|');
+for (const { run, cpu } of rows) {
+  console.log(`| ${run} | ${cpu.server} | ${cpu.postgres} | ${((cpu.server + cpu.postgres) / baseCpu).toFixed(2)}× | ${cpu.loadGenerator} | ${cpu.idle} |`);
 }

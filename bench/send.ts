@@ -38,11 +38,10 @@
  * machine's idle share meanwhile (/proc/stat: Postgres, Redis and this script included); "warn/error
  * logs": log lines Herald printed at warn or above, the first few kinds named in the notes.
  */
-import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { FakeProvider } from './fake-provider.js';
-import { admin, createChannel, procStatusKb, queueBatches, sleep, startBenchHerald, waitUntilHeld } from './support.js';
+import { admin, createChannel, idlePercent, machineCpu, processCpu, procStatusKb, queueBatches, sleep, startBenchHerald, waitUntilHeld } from './support.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const WORKERS = (process.env.BENCH_WORKERS ?? '32,128').split(',').map(Number);
@@ -88,24 +87,6 @@ function externalBody(id: string, i: number): string {
 }
 
 const mib = (kb: number) => (kb / 1024).toFixed(0);
-
-/** CPU time a process has used so far, in seconds (/proc/<pid>/stat utime + stime, 100 ticks/s). */
-async function processCpu(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** The machine's CPU ticks so far, all and idle (idle + iowait), from /proc/stat. */
-async function machineCpu(): Promise<{ total: number; idle: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
-  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
-  return { total: ticks.reduce((a, b) => a + b, 0), idle: ticks[3]! + ticks[4]! };
-}
-
-/** The machine's idle share between two machineCpu() readings, as a percentage. */
-const idlePercent = (a: { total: number; idle: number }, b: { total: number; idle: number }) =>
-  `${Math.round((100 * (b.idle - a.idle)) / Math.max(1, b.total - a.total))} %`;
 
 // ── runs ─────────────────────────────────────────────────────────────────────────────────────
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -213,6 +213,43 @@ export async function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promi
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
 }
+
+/** CPU time a process has used so far, in seconds (/proc/<pid>/stat utime + stime, 100 ticks/s). */
+export async function processCpu(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU time all Postgres processes on this machine have used so far, in seconds: its backends and
+ * its background workers (WAL writer, checkpointer, autovacuum) alike. A process that ends
+ * between two readings takes its time with it, so read this around a steady load.
+ */
+export async function postgresCpu(): Promise<number> {
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
+  const seconds = await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        return (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() === 'postgres' ? await processCpu(Number(pid)) : 0;
+      } catch {
+        return 0; // ended meanwhile
+      }
+    }),
+  );
+  return seconds.reduce((a, b) => a + b, 0);
+}
+
+/** The machine's CPU ticks so far, all and idle (idle + iowait), from /proc/stat. */
+export async function machineCpu(): Promise<{ total: number; idle: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: ticks.reduce((a, b) => a + b, 0), idle: ticks[3]! + ticks[4]! };
+}
+
+/** The machine's idle share between two machineCpu() readings, as a percentage. */
+export const idlePercent = (a: { total: number; idle: number }, b: { total: number; idle: number }) =>
+  `${Math.round((100 * (b.idle - a.idle)) / Math.max(1, b.total - a.total))} %`;
 
 /**
  * Waits until the provider holds `count` requests open; throws after `timeoutMs`.
