@@ -7,8 +7,10 @@
  *   BENCH_DURATION=5 npx tsx bench/receive.ts
  *
  * Env: BENCH_PG (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_REDIS (default
- * redis://127.0.0.1:6379), BENCH_CONNECTIONS (50), BENCH_DURATION (seconds, 20).
- * Each run gets a fresh database and Redis prefix, dropped afterwards.
+ * redis://127.0.0.1:6379), BENCH_CONNECTIONS (50), BENCH_DURATION (seconds, 20),
+ * BENCH_WARMUP_SECONDS (unmeasured load before each server's first run, 5: the baseline's
+ * callbacks, then Herald's mixed). Each server gets a fresh database and Redis prefix, dropped
+ * afterwards.
  *
  * A second table gives the CPU time per request answered of the server process, of every Postgres
  * process on the machine (so Postgres must serve nothing else meanwhile) and of autocannon (this
@@ -21,6 +23,7 @@ import { admin, freshDatabase, idlePercent, machineCpu, postgresCpu, processCpu,
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const DURATION = Number(process.env.BENCH_DURATION ?? 20);
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 const EX_CHANNEL = '0191e180-7d60-7000-8000-0000000be0c1';
 const TG_CHANNEL = '0191e180-7d60-7000-8000-0000000be0c2';
 
@@ -98,6 +101,11 @@ async function load(url: string, serverPid: number, requests: autocannon.Request
   return { result, cpu };
 }
 
+/** Unmeasured load first, so that the JIT and the query plans have settled before a server's first measured run. */
+async function warmUp(url: string, requests: autocannon.Request[]): Promise<void> {
+  if (WARMUP > 0) await autocannon({ url, connections: CONNECTIONS, duration: WARMUP, requests });
+}
+
 function row(run: string, { result: r, cpu }: { result: autocannon.Result; cpu: CpuPerRequest }, stored: string): Row {
   return {
     run,
@@ -115,13 +123,16 @@ function row(run: string, { result: r, cpu }: { result: autocannon.Result; cpu: 
 async function baseline(): Promise<Row> {
   const url = await freshDatabase('herald_bench_baseline');
   const { child, port } = await startBaselineServer('bench/baseline-server.ts', { BENCH_DATABASE_URL: url });
+  const db = postgres(url, { max: 1 });
+  const count = async () => Number((await db<[{ count: string }]>`select count(*) from baseline_msgs`)[0].count);
+  await warmUp(`http://127.0.0.1:${port}`, [externalRequest()]);
+  const before = await count();
   const result = await load(`http://127.0.0.1:${port}`, child.pid!, [externalRequest()]);
   await stopChild(child);
-  const db = postgres(url, { max: 1 });
-  const [{ count }] = await db<[{ count: string }]>`select count(*) from baseline_msgs`;
+  const stored = (await count()) - before;
   await db.end();
   await admin.unsafe('drop database herald_bench_baseline with (force)');
-  return row('baseline: bare Hono route, 1 INSERT/request', result, `${count} rows`);
+  return row('baseline: bare Hono route, 1 INSERT/request', result, `${stored} rows`);
 }
 
 async function herald(): Promise<Row[]> {
@@ -142,6 +153,7 @@ async function herald(): Promise<Row[]> {
              (select count(*) from outbox) as outbox`;
     return c;
   };
+  await warmUp(proc.baseUrl, [externalRequest(), telegramRequest()]);
   for (const [name, requests] of [
     ['Herald: External callbacks', [externalRequest()]],
     ['Herald: Telegram callbacks', [telegramRequest()]],
