@@ -58,6 +58,7 @@ import {
   startBenchHerald,
   steadyWindowStart,
   timesByKey,
+  waitForProgress,
   waitUntilHeld,
   warningsOf,
   type BenchHerald,
@@ -157,24 +158,7 @@ async function throughput(provider: FakeProvider, processes: number, workers: nu
     const started = performance.now();
     const startedAt = Date.now();
     provider.send('answer');
-    let count = 0;
-    let lastProgress = started;
-    let stalled = false;
-    for (;;) {
-      await sleep(100);
-      const now = await done();
-      if (now >= MESSAGES) {
-        count = now;
-        break;
-      }
-      if (now > count) {
-        count = now;
-        lastProgress = performance.now();
-      } else if (performance.now() - lastProgress > STALL_MS) {
-        stalled = true;
-        break;
-      }
-    }
+    const { count, stalled } = await waitForProgress(done, MESSAGES, STALL_MS);
     const seconds = (performance.now() - started) / 1000;
     const hwm = await Promise.all(procs.map((p) => procStatusKb(p.child.pid!, 'VmHWM')));
     const s = await provider.stats();

@@ -41,7 +41,7 @@
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { FakeProvider } from './fake-provider.js';
-import { admin, createChannel, idlePercent, machineCpu, processCpu, procStatusKb, queueBatches, sleep, startBenchHerald, waitUntilHeld } from './support.js';
+import { admin, createChannel, idlePercent, machineCpu, processCpu, procStatusKb, queueBatches, startBenchHerald, waitForProgress, waitUntilHeld } from './support.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const WORKERS = (process.env.BENCH_WORKERS ?? '32,128').split(',').map(Number);
@@ -175,27 +175,9 @@ async function herald(provider: FakeProvider, workers: number): Promise<Row> {
     const started = performance.now();
     const startedAt = Date.now();
     provider.send('answer');
-    let count = 0;
-    let lastProgress = started;
-    let longestGap = 0;
-    let stalled = false;
-    for (;;) {
-      await sleep(100);
+    const { count, stalled, longestGapMs: longestGap } = await waitForProgress(done, MESSAGES, STALL_MS, async () => {
       rssPeak = Math.max(rssPeak, await procStatusKb(pid, 'VmRSS'));
-      const now = await done();
-      if (now >= MESSAGES) {
-        count = now;
-        break;
-      }
-      if (now > count) {
-        count = now;
-        longestGap = Math.max(longestGap, performance.now() - lastProgress);
-        lastProgress = performance.now();
-      } else if (performance.now() - lastProgress > STALL_MS) {
-        stalled = true;
-        break;
-      }
-    }
+    });
     const seconds = (performance.now() - started) / 1000;
     const heraldCpu = ((await processCpu(pid)) - cpuBefore) / seconds;
     const pgCpu = ((await backendsCpu()) - pgBefore) / seconds;

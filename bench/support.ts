@@ -214,6 +214,38 @@ export async function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promi
   return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
 }
 
+/** How a wait for `total` ended: the count reached, whether it stalled, its longest pause. */
+export interface Progress {
+  count: number;
+  stalled: boolean;
+  longestGapMs: number;
+}
+
+/**
+ * Polls `done()` every 100 ms until it reaches `total`, or until it has not moved for `stallMs`;
+ * `onTick` runs before each poll (to sample memory, say).
+ *
+ * @example const { count, stalled } = await waitForProgress(sentSoFar, 20_000, 30_000);
+ */
+export async function waitForProgress(done: () => Promise<number>, total: number, stallMs: number, onTick?: () => Promise<void>): Promise<Progress> {
+  let count = 0;
+  let lastProgress = performance.now();
+  let longestGapMs = 0;
+  for (;;) {
+    await sleep(100);
+    await onTick?.();
+    const now = await done();
+    if (now >= total) return { count: now, stalled: false, longestGapMs };
+    if (now > count) {
+      count = now;
+      longestGapMs = Math.max(longestGapMs, performance.now() - lastProgress);
+      lastProgress = performance.now();
+    } else if (performance.now() - lastProgress > stallMs) {
+      return { count, stalled: true, longestGapMs };
+    }
+  }
+}
+
 /** CPU time a process has used so far, in seconds (/proc/<pid>/stat utime + stime, 100 ticks/s). */
 export async function processCpu(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
