@@ -25,7 +25,7 @@ describe('migrate', () => {
     await admin.end();
   });
 
-  const MIGRATIONS = ['0001_initial.sql', '0002_fewer_foreign_keys.sql', '0003_webhook_delivery.sql', '0004_api.sql', '0005_event_feed_order.sql', '0006_hot_claims.sql', '0007_drop_outbox_org.sql', '0008_drop_channel_logs_created.sql'];
+  const MIGRATIONS = ['0001_initial.sql', '0002_fewer_foreign_keys.sql', '0003_webhook_delivery.sql', '0004_api.sql', '0005_event_feed_order.sql', '0006_hot_claims.sql', '0007_drop_outbox_org.sql', '0008_drop_channel_logs_created.sql', '0009_feed_seq_unique_per_org.sql'];
 
   it('applies each file once when two processes start together, then nothing', async () => {
     const [first, second] = await Promise.all([migrate(a), migrate(b)]);

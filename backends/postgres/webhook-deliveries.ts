@@ -126,25 +126,31 @@ export async function giveUpExpiredEvents(db: Db, window: Omit<ClaimWindow, 'lea
 /**
  * Records an acknowledged attempt.
  *
- * @example await recordDelivered(sql, event.id, new Date());
+ * @example await recordDelivered(sql, event, new Date());
  */
-export async function recordDelivered(db: Db, id: string, now: Date): Promise<void> {
+export async function recordDelivered(db: Db, event: Pick<ClaimedEvent, 'orgUuid' | 'id'>, now: Date): Promise<void> {
   await db`
     update outbox set delivered_on = ${now}, attempts = attempts + 1, last_error = null
-    where seq = ${id}::bigint and delivered_on is null`;
+    where org_uuid = ${event.orgUuid} and seq = ${event.id}::bigint and delivered_on is null`;
 }
 
 /**
  * Records a failed attempt: due again at `retryAt`, or given up (`failed_on`) when it is null.
  *
- * @example await recordFailedAttempt(sql, event.id, now, 'HTTP 500: oops', webhookRetryAt(1, event.createdOn, now, maxAgeMs));
+ * @example await recordFailedAttempt(sql, event, now, 'HTTP 500: oops', webhookRetryAt(1, event.createdOn, now, maxAgeMs));
  */
-export async function recordFailedAttempt(db: Db, id: string, now: Date, error: string, retryAt: Date | null): Promise<void> {
+export async function recordFailedAttempt(
+  db: Db,
+  event: Pick<ClaimedEvent, 'orgUuid' | 'id'>,
+  now: Date,
+  error: string,
+  retryAt: Date | null,
+): Promise<void> {
   await db`
     update outbox set
       attempts = attempts + 1,
       last_error = ${error},
       next_attempt_at = ${retryAt ?? now},
       failed_on = ${retryAt ? null : now}
-    where seq = ${id}::bigint and delivered_on is null`;
+    where org_uuid = ${event.orgUuid} and seq = ${event.id}::bigint and delivered_on is null`;
 }

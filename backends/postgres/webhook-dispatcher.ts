@@ -229,8 +229,8 @@ export class WebhookDispatcher {
     const now = this.now();
     const retryAt = failure ? webhookRetryAt(event.attempts + 1, event.createdOn, now, this.maxAgeMs) : null;
     try {
-      if (failure) await recordFailedAttempt(this.sql, event.id, now, failure.message, retryAt);
-      else await recordDelivered(this.sql, event.id, now);
+      if (failure) await recordFailedAttempt(this.sql, event, now, failure.message, retryAt);
+      else await recordDelivered(this.sql, event, now);
     } catch (err) {
       this.logger?.error({ err, event: event.id }, 'webhook outcome not recorded; the event is due again when its lease ends');
       return false;
