@@ -44,6 +44,8 @@ export function newUuid(): string {
  * @example uuidFloor(new Date(0x0191e1807d60)) // '0191e180-7d60-7000-8000-000000000000'
  */
 export function uuidFloor(at: Date): string {
-  const hex = Math.max(0, Math.floor(at.getTime())).toString(16).padStart(12, '0');
+  // A uuid v7 holds 48 bits of milliseconds: up to the year 10889.
+  const ms = Math.min(Math.max(0, Math.floor(at.getTime())), 2 ** 48 - 1);
+  const hex = ms.toString(16).padStart(12, '0');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7000-8000-000000000000`;
 }

@@ -34,4 +34,9 @@ describe('uuidFloor', () => {
     for (const uuid of before) expect(uuid < floor).toBe(true);
     for (const uuid of after) expect(uuid >= floor).toBe(true);
   });
+
+  it('stays a uuid for times a uuid v7 cannot hold', () => {
+    expect(uuidFloor(new Date(-1))).toBe('00000000-0000-7000-8000-000000000000');
+    expect(uuidFloor(new Date(8.64e15))).toBe('ffffffff-ffff-7000-8000-000000000000');
+  });
 });
