@@ -625,6 +625,17 @@ export function postgresStoreSuite(name: string, makeDb: MakeDatabase, opts: Sui
     });
 
     describe('channel logs', () => {
+      it('writes a log still waiting for its batch when the backend closes', async () => {
+        const s = await setup();
+        const pending = log(s.channel);
+        // Not awaited: a channel log waits for its batch (up to 100 ms), which close must not drop.
+        const written = s.backend.writeChannelLog(pending);
+        open.splice(open.indexOf(s.backend), 1);
+        await s.backend.close();
+        await written;
+        expect((await db.sql`select uuid from channel_logs where uuid = ${pending.uuid}`).map((r) => r.uuid)).toEqual([pending.uuid]);
+      });
+
       it('deletes logs older than the retention', async () => {
         const s = await setup();
         const eightDaysAgo = new Date(Date.now() - 8 * 86_400_000);

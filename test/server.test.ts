@@ -201,7 +201,7 @@ describe('callback server', () => {
 });
 
 describe('callback server over real HTTP', () => {
-  /** Posts `chunks` (a chunked body, no length declared) and answers the status and body, or the socket error. */
+  /** Posts `chunks` (a chunked body, no length declared) and answers the status, the body and how many messages were stored; a socket error fails it. */
   async function postChunked(chunks: number, chunkBytes: number): Promise<{ status: number; body: string; stored: number }> {
     const { app, channel, backend } = setup();
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
